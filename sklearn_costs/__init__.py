@@ -1,0 +1,12 @@
+"""scikit-learn estimators whose point is the cost function: likelihoods derived from what an expert knows."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .poisson import PoissonSpikeRegressor
+
+try:
+    __version__ = version("sklearn-costs")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = ["PoissonSpikeRegressor", "__version__"]

@@ -1,0 +1,137 @@
+"""The regressor that predicts a whole distribution per target: shared by the count and the continuous estimators."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from .base import NeuralCostEstimator, keeps_state_on_error
+from .modules import DistributionHead, DistributionNetwork, Standardize, mlp
+
+
+class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
+    """A network whose outputs parametrise ``loss``'s distribution of each target given ``X``.
+
+    Inputs are standardised inside the network (statistics of the training data), so the estimator works on raw
+    features; with ``_target_scaling`` the targets are standardised too and every prediction is mapped back.
+    """
+
+    _target_scaling = False
+
+    @keeps_state_on_error
+    def fit(self, X, y):
+        """Fit the network to ``X`` and the targets ``y`` by minimising the loss's negative log-likelihood.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self
+        """
+        loss = self._resolve_loss()
+        X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
+        y = np.asarray(y)
+        self._y_is_1d = y.ndim == 1
+        y = y.reshape(len(y), -1)
+        loss.check_target(y)
+        y = y.astype(np.float32)
+        if self._target_scaling:
+            self.y_loc_ = y.mean(0)
+            scale = y.std(0)
+            self.y_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            y = (y - self.y_loc_) / self.y_scale_
+        self.n_outputs_ = y.shape[1]
+        return self._fit_tensors(X, y, loss)
+
+    def _build_module(self, X, y, loss, hidden):
+        mean = X.mean(0)
+        scale = X.std(0)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        body = mlp(X.shape[1], hidden, self.activation, self.dropout)
+        width = hidden[-1] if hidden else X.shape[1]
+        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y))
+        return DistributionNetwork(Standardize(mean, scale), body, head)
+
+    def _after_training(self, net, X, y, loss):
+        shared = loss.fit_shared(loss.link(net.forward(X, training=False, device=X.device)), y)
+        if shared:
+            head = net.module_.head
+            with torch.no_grad():
+                for name, raw in shared.items():
+                    column = [p for p in loss.parameter_names if p in loss.shared_parameters].index(name)
+                    head.shared[:, column] = raw.to(head.shared.device)
+
+    # ------------------------------------------------------------------------------------- predictions
+
+    def _validated_params(self, X):
+        """Distribution parameters (torch, float32, original target units) for ``X``."""
+        check_is_fitted(self, "net_")
+        X = self._validate_X(X, reset=False)
+        with torch.no_grad():
+            params = self.loss_.link(self._forward(X))
+        if self._target_scaling:
+            params = self.loss_.rescale(params, torch.as_tensor(self.y_loc_), torch.as_tensor(self.y_scale_))
+        return params
+
+    def _shape(self, a):
+        a = a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+        return a[:, 0] if self._y_is_1d else a
+
+    def predict(self, X):
+        """The predicted mean of each target, shape ``(n_samples,)`` or ``(n_samples, n_targets)`` as ``y``."""
+        params = self._validated_params(X)
+        return self._shape(self.loss_.mean(params))
+
+    def predict_distribution(self, X) -> dict:
+        """Every distribution parameter (mean, std or dispersion, ...) of each target, as NumPy arrays."""
+        params = self._validated_params(X)
+        return {name: self._shape(value) for name, value in params.items()}
+
+    def log_likelihood(self, X, y):
+        """Log-probability (mass or density) of each observed target under the fitted distribution.
+
+        Returns an array of the shape of ``y``; ``.sum()`` is the data's log-likelihood. Constants are included,
+        so values from different losses can be compared.
+        """
+        params = self._validated_params(X)
+        y = self._check_y(y, len(next(iter(params.values()))))
+        with torch.no_grad():
+            out = self.loss_.log_prob({k: v.double() for k, v in params.items()}, torch.as_tensor(y).double())
+        return self._shape(out)
+
+    def _check_y(self, y, n_rows):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        y = y.reshape(len(y), -1)
+        if y.shape != (n_rows, self.n_outputs_):
+            raise ValueError(f"y has shape {y.shape}; expected ({n_rows}, {self.n_outputs_}) to match X and the fit")
+        self.loss_.check_target(y)
+        return y
+
+    def sample(self, X, n_samples=1, random_state=None):
+        """Draw targets from the fitted distribution: shape ``(n_samples, *predict(X).shape)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+        n_samples : int, default=1
+            Draws per row of ``X``.
+        random_state : int, RandomState or None
+            Seed of the draws.
+        """
+        params = self._validated_params(X)
+        numpy_params = {k: v.detach().cpu().double().numpy() for k, v in params.items()}
+        rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        draws = np.stack([self.loss_.sample(numpy_params, rng) for _ in range(n_samples)])
+        return draws[..., 0] if self._y_is_1d else draws
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

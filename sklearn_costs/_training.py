@@ -1,0 +1,127 @@
+"""The skorch pieces every estimator trains with: in-memory tensor batches, the split, the divergence guard.
+
+skorch's default path builds every batch by indexing a ``Dataset`` row by row and collating the rows; for data
+that already sits in memory as one tensor this dominates the cost of a small network. Here a batch is a slice of a
+tensor that lives on the training device, reordered by one permutation per epoch. skorch still runs the training
+(callbacks, history, early stopping, checkpoints); only ``dataset``, ``iterator_*`` and ``train_split`` differ.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """``X`` and optional ``y`` as tensors (already on the training device); skorch's ``dataset`` parameter."""
+
+    def __init__(self, X, y=None):
+        self.X = X if torch.is_tensor(X) else torch.as_tensor(np.asarray(X))
+        self.y = y if (y is None or torch.is_tensor(y)) else torch.as_tensor(np.asarray(y))
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], (self.y[i] if self.y is not None else torch.zeros(0))
+
+    def subset(self, index):
+        return TensorDataset(self.X[index], None if self.y is None else self.y[index])
+
+
+class SliceLoader:
+    """Batches cut by slicing the dataset's tensors; with ``shuffle`` a new permutation each epoch.
+
+    The permutation is drawn on the CPU from a seeded generator, so a fixed seed gives the same batches on every
+    device.
+    """
+
+    def __init__(self, dataset, batch_size=128, shuffle=False, seed=None):
+        if not isinstance(dataset, TensorDataset):
+            raise TypeError(f"SliceLoader needs a TensorDataset; got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = torch.Generator()
+        self.generator.manual_seed(0 if seed is None else int(seed))
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def _order(self):
+        n = len(self.dataset)
+        if not self.shuffle:
+            return None
+        return torch.randperm(n, generator=self.generator).to(self.dataset.X.device)
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        order = self._order()
+        if order is not None:
+            X = X[order]
+            y = None if y is None else y[order]
+        for start in range(0, len(X), self.batch_size):
+            stop = start + self.batch_size
+            yield X[start:stop], (None if y is None else y[start:stop])
+
+
+class ValidationSplit:
+    """skorch ``train_split``: hold out ``fraction`` of the rows, at random (seeded) or as the last rows.
+
+    ``"tail"`` keeps time order: for autocorrelated series (spike counts in consecutive bins) a random split would
+    put each validation bin between two training neighbours and make early stopping optimistic.
+    """
+
+    def __init__(self, fraction, how="random", seed=0):
+        self.fraction = fraction
+        self.how = how
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **kwargs):
+        n = len(dataset)
+        n_valid = min(max(1, int(round(self.fraction * n))), n - 1)
+        if self.how == "tail":
+            index = torch.arange(n)
+        else:
+            index = torch.randperm(n, generator=torch.Generator().manual_seed(int(self.seed)))
+        index = index.to(dataset.X.device)
+        return dataset.subset(index[: n - n_valid]), dataset.subset(index[n - n_valid :])
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Abort the fit at the first batch whose training loss is NaN or infinite, naming the epoch."""
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
+        if training and loss is not None and not torch.isfinite(loss).all():
+            epoch = len(net.history)
+            raise TrainingDivergedError(
+                f"the training loss became {loss.item()} at epoch {epoch}; the fit was stopped and the estimator "
+                f"was left as it was before. Try a lower learning rate (lr={self.lr} now), a smaller batch, or "
+                "check the inputs for extreme values."
+            )
+
+
+class CostNet(NeuralNet):
+    """skorch's ``NeuralNet`` trained on :class:`TensorDataset` batches by :class:`SliceLoader`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("dataset", TensorDataset)
+        kwargs.setdefault("iterator_train", SliceLoader)
+        kwargs.setdefault("iterator_valid", SliceLoader)
+        super().__init__(*args, **kwargs)
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, TensorDataset):
+            return X
+        return TensorDataset(X, y)

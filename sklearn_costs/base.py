@@ -1,0 +1,310 @@
+"""The shared estimator base: validation, device, seeding, the skorch net built in ``fit``, history, early stopping.
+
+Every estimator of the package *holds* a skorch net (``net_``) built in ``fit`` rather than being one, so that its
+constructor stores only its own parameters and ``clone``/``GridSearchCV`` see a plain scikit-learn estimator.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import numbers
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, ProgressBar
+
+from ._training import CostNet, StopOnNonFiniteLoss, TensorDataset, ValidationSplit
+from .losses import get_loss
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+    "lbfgs": torch.optim.LBFGS,
+}
+
+#: Below this many rows early stopping is skipped: a validation split of one or two rows only adds noise.
+MIN_ROWS_FOR_VALIDATION = 20
+
+
+def resolve_device(device) -> str:
+    """``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when present) to a torch device string.
+
+    Raises ``ValueError`` for CUDA on a machine without it, saying which device to use instead.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was asked for, but PyTorch finds no CUDA device on this machine "
+                f"(torch {torch.__version__}). Use device='cpu', or device='auto' to take a GPU only when present."
+            )
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return device
+    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}")
+
+
+@contextmanager
+def _torch_threads(n_threads):
+    """Run with ``n_threads`` intra-op threads (``None``: leave PyTorch's setting alone)."""
+    if n_threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def keeps_state_on_error(fit):
+    """Decorate ``fit`` so that an exception (bad input, diverged training) leaves the estimator as it was."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        state = self.__dict__.copy()
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    return wrapper
+
+
+class NeuralCostEstimator(BaseEstimator):
+    """Base of the estimators: a network trained by skorch on a likelihood chosen by ``loss``.
+
+    Subclasses set ``_task`` (the loss task) and ``_validation_split`` (``"random"`` or ``"tail"``), implement
+    ``_build_module(X, y, loss, hidden_layer_sizes)``, and call :meth:`_fit_tensors` from a ``fit`` decorated with
+    :func:`keeps_state_on_error`.
+    """
+
+    _task: str = ""
+    _validation_split: str = "random"
+
+    def __init__(
+        self,
+        loss,
+        *,
+        hidden_layer_sizes=(64, 64),
+        activation="relu",
+        dropout=0.0,
+        max_epochs=200,
+        batch_size=256,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        device="cpu",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------------------------------- hooks
+
+    def _loss_defaults(self) -> dict:
+        """Estimator parameters handed to a loss given by name (a triplet margin, a std floor)."""
+        return {}
+
+    def _build_module(self, X: torch.Tensor, y: torch.Tensor, loss) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _criterion(self, loss) -> torch.nn.Module:
+        return _LossCriterion(loss)
+
+    def _iterator_train(self):
+        return {}
+
+    # ----------------------------------------------------------------------------------- validation
+
+    def _check_params(self):
+        if not isinstance(self.max_epochs, numbers.Integral) or self.max_epochs < 1:
+            raise ValueError(f"max_epochs must be a positive integer; got {self.max_epochs!r}")
+        if not (isinstance(self.batch_size, numbers.Integral) and (self.batch_size >= 1 or self.batch_size == -1)):
+            raise ValueError(f"batch_size must be a positive integer or -1 (whole data); got {self.batch_size!r}")
+        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
+        if not (0.0 < self.validation_fraction < 1.0):
+            raise ValueError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
+        if not (0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}")
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        if any(not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be a tuple of positive integers; got {self.hidden_layer_sizes!r}"
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _validate_X(self, X, reset, **kwargs):
+        kwargs.setdefault("dtype", np.float32)
+        return validate_data(self, X, reset=reset, **kwargs)
+
+    def _resolve_loss(self):
+        return get_loss(self.loss, self._task, estimator=type(self).__name__, **self._loss_defaults())
+
+    def _optimizer(self):
+        if isinstance(self.optimizer, str):
+            if self.optimizer not in OPTIMIZERS:
+                raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch optimizer class; "
+                                 f"got {self.optimizer!r}")
+            return OPTIMIZERS[self.optimizer]
+        if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer):
+            return self.optimizer
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch optimizer class; "
+                         f"got {self.optimizer!r}")
+
+    # ------------------------------------------------------------------------------------------- fit
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _fit_tensors(self, X: np.ndarray, y: np.ndarray, loss):
+        """Train on validated arrays; the fitted state changes only if training succeeds."""
+        hidden = self._check_params()
+        device = resolve_device(self.device)
+        seed = self._seed()
+        Xt = torch.as_tensor(X, device=device)
+        yt = torch.as_tensor(y, device=device)
+        warm = self.warm_start and hasattr(self, "net_")
+        with _torch_threads(self.n_threads if device == "cpu" else None), _seeded(seed, device):
+            if warm:
+                net = copy.deepcopy(self.net_)
+                net.set_params(device=device)
+                net.partial_fit(TensorDataset(Xt, yt), None)
+            else:
+                module = self._build_module(Xt, yt, loss, hidden)
+                net = self._make_net(module, loss, device, seed, len(Xt))
+                net.fit(TensorDataset(Xt, yt), None)
+            self._after_training(net, Xt, yt, loss)
+        self.net_ = net
+        self.loss_ = loss
+        self.device_ = device
+        self.history_ = _history_frame(net.history)
+        self.n_iter_ = len(net.history)
+        return self
+
+    def _after_training(self, net, X, y, loss):
+        """Hook run on the trained net before it becomes the fitted state."""
+
+    def _make_net(self, module, loss, device, seed, n_rows):
+        optimizer = self._optimizer()
+        optimizer_kwargs = {}
+        if self.weight_decay:
+            if optimizer is torch.optim.LBFGS:
+                raise ValueError("optimizer='lbfgs' has no weight_decay; use weight_decay=0 or another optimizer")
+            optimizer_kwargs["optimizer__weight_decay"] = self.weight_decay
+        callbacks = [("divergence", StopOnNonFiniteLoss(self.lr))]
+        use_validation = self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION
+        if use_validation:
+            callbacks.append(
+                ("early_stopping", EarlyStopping(patience=self.n_iter_no_change, load_best=True, sink=self._sink))
+            )
+        if self.verbose >= 2:
+            callbacks.append(("progress", ProgressBar()))
+        train_split = None
+        if use_validation:
+            train_split = ValidationSplit(self.validation_fraction, self._validation_split, seed)
+        return CostNet(
+            module=module,
+            criterion=self._criterion(loss),
+            optimizer=optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            iterator_train__shuffle=True,
+            iterator_train__seed=seed,
+            **self._iterator_train(),
+            **optimizer_kwargs,
+        )
+
+    def _sink(self, message):
+        if self.verbose:
+            print(message)
+
+    # ------------------------------------------------------------------------------------- inference
+
+    def _forward(self, X: np.ndarray) -> torch.Tensor:
+        """The module's output for validated ``X``, on the CPU, in eval mode, without gradients."""
+        check_is_fitted(self, "net_")
+        Xt = torch.as_tensor(X, device=self.net_.device)
+        with _torch_threads(self.n_threads if self.net_.device == "cpu" else None):
+            return self.net_.forward(TensorDataset(Xt), training=False, device="cpu")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class _LossCriterion(torch.nn.Module):
+    """Adapts a loss of the contract to skorch's ``criterion(y_pred, y_true)`` call."""
+
+    def __init__(self, loss):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, y_pred, y_true):
+        return self.loss(y_pred, y_true)
+
+
+@contextmanager
+def _seeded(seed, device):
+    """Seed PyTorch's global generators (weights init, dropout) without disturbing the caller's state."""
+    devices = [torch.device(device)] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _history_frame(history) -> pd.DataFrame:
+    columns = ["epoch", "train_loss", "valid_loss", "dur"]
+    rows = [{c: row.get(c, np.nan) for c in columns} for row in history]
+    return pd.DataFrame(rows, columns=columns).set_index("epoch")

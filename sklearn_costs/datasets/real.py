@@ -1,0 +1,117 @@
+"""Loaders of the real data sets used by the benchmarks (not shipped: they are read from a data folder).
+
+The folder is ``$SKLEARN_COSTS_DATA`` when set, else the first ``shared/data`` found beside the current directory
+or one of its parents (the layout of this project's checkouts). Every loader raises :class:`DataNotFoundError`
+naming the path it looked for, so tests and benchmarks can skip with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+UCI_SETS = {
+    # name: (folder, target column, n_splits, hidden units), from the data README
+    "concrete": ("concrete", 8, 20, 50),
+    "energy": ("energy", 8, 20, 50),
+    "yacht": ("yacht", 6, 20, 50),
+    "kin8nm": ("kin8nm", 8, 20, 50),
+    "naval": ("naval-propulsion-plant", 16, 20, 50),
+    "protein": ("protein-tertiary-structure", 9, 5, 100),
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A real data set is not on this machine."""
+
+
+def data_home() -> Path:
+    """The folder holding ``spikes/``, ``uci/`` and ``faces/``; raises :class:`DataNotFoundError` if none."""
+    env = os.environ.get("SKLEARN_COSTS_DATA")
+    if env:
+        path = Path(env)
+        if path.is_dir():
+            return path
+        raise DataNotFoundError(f"SKLEARN_COSTS_DATA={env} is not a folder")
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    raise DataNotFoundError(
+        f"no shared/data folder beside {here} or its parents, and SKLEARN_COSTS_DATA is not set; "
+        "the real data sets are not distributed with the package"
+    )
+
+
+def _file(*parts) -> Path:
+    path = data_home().joinpath(*parts)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path} does not exist")
+    return path
+
+
+def load_stevenson_m1():
+    """Macaque M1 spike counts in 50 ms bins with hand kinematics (Stevenson et al. 2011; 171 neurons).
+
+    Returns
+    -------
+    Bunch with ``counts`` (DataFrame, bins x neurons, integer), ``kinematics`` (DataFrame: ``pos_x``, ``pos_y``,
+    ``vel_x``, ``vel_y``), ``time`` (ndarray, seconds).
+    """
+    from scipy.io import loadmat
+
+    mat = loadmat(_file("spikes", "m1_stevenson_2011.mat"))
+    time = mat["time"].ravel()
+    counts = pd.DataFrame(mat["spikes"].T.astype(np.int64), columns=[f"n{i:03d}" for i in range(len(mat["spikes"]))])
+    kinematics = pd.DataFrame(
+        {
+            "pos_x": mat["handPos"][0],
+            "pos_y": mat["handPos"][1],
+            "vel_x": mat["handVel"][0],
+            "vel_y": mat["handVel"][1],
+        }
+    )
+    return Bunch(counts=counts, kinematics=kinematics, time=time)
+
+
+def load_uci(name):
+    """One UCI regression set of the predictive-uncertainty benchmark, with its published splits.
+
+    Returns
+    -------
+    Bunch with ``X``, ``y`` (ndarrays), ``splits`` (list of ``(train_index, test_index)``, drawn as in
+    Hernandez-Lobato and Adams 2015), ``hidden_units``.
+    """
+    if name not in UCI_SETS:
+        raise ValueError(f"unknown UCI set {name!r}; one of {sorted(UCI_SETS)}")
+    folder, target, n_splits, hidden = UCI_SETS[name]
+    data = np.loadtxt(_file("uci", folder, "data.txt"))
+    X = data[:, :target]
+    y = data[:, target]
+    n = len(data)
+    rng = np.random.RandomState(1)  # the stream of the published np.random.seed(1) protocol
+    splits = []
+    for _ in range(n_splits):
+        perm = rng.choice(range(n), n, replace=False)
+        cut = int(round(0.9 * n))
+        splits.append((perm[:cut], perm[cut:]))
+    return Bunch(X=X, y=y, splits=splits, hidden_units=hidden)
+
+
+def load_faces(name="olivetti"):
+    """The Olivetti (64x64) or ORL (112x92) face photographs: 40 people x 10 grey images, uint8.
+
+    Returns
+    -------
+    Bunch with ``images`` (n, H, W) uint8 and ``target`` (n,) person ids.
+    """
+    files = {"olivetti": "olivetti_faces.npz", "orl": "orl_faces_112x92.npz"}
+    if name not in files:
+        raise ValueError(f"name must be one of {sorted(files)}; got {name!r}")
+    with np.load(_file("faces", files[name])) as d:
+        return Bunch(images=d["images"], target=d["target"])

@@ -1,0 +1,117 @@
+"""The vignettes run by ``sklearn-costs demo``: each trains on embedded or simulated data, prints a table and saves
+figures. They double as end-to-end tests of the package (``--quick``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _save(fig, path: Path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"saved {path}")
+
+
+def _maybe_pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('matplotlib is not installed; figures skipped (pip install "sklearn-costs[plot]")')
+        return None
+    return plt
+
+
+def spikes_demo(output: Path, quick: bool = False):
+    """Spike times of simulated motor-cortex neurons -> binned counts -> grid search over count losses."""
+    from sklearn.base import clone
+    from sklearn.linear_model import PoissonRegressor
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .datasets import make_motorcycle_spikes
+    from .metrics import poisson_d2_score
+    from .poisson import PoissonSpikeRegressor
+    from .preprocessing import LagFeatures, bin_covariates, bin_spikes
+
+    n_neurons, duration = (12, 150.0) if quick else (30, 300.0)
+    sim = make_motorcycle_spikes(n_neurons=n_neurons, duration=duration, overdispersion=0.3, random_state=0)
+    print(f"{len(sim.spikes)} spikes of {n_neurons} neurons over {duration:.0f} s; 12 riding covariates")
+    counts = bin_spikes(sim.spikes, bin_width=0.05, t_start=0.0, t_stop=duration)
+    covariates = bin_covariates(sim.covariates, counts.index, bin_width=0.05)
+    cut = int(0.8 * len(counts))  # the last 20% of the ride is the test set: no shuffling of time bins
+    X_train, X_test = covariates.iloc[:cut], covariates.iloc[cut:]
+    Y_train, Y_test = counts.iloc[:cut], counts.iloc[cut:]
+
+    pipe = Pipeline(
+        [
+            ("history", LagFeatures(n_lags=2)),
+            ("model", PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), max_epochs=60 if quick else 150,
+                                            random_state=0)),
+        ]
+    )
+    losses = ["poisson", "negative_binomial", "zero_inflated_poisson", "mse"]
+    search = GridSearchCV(pipe, {"model__loss": losses}, cv=TimeSeriesSplit(n_splits=3))
+    start = time.perf_counter()
+    search.fit(X_train, Y_train)
+    print(f"grid search over {len(losses)} losses x 3 time-series folds: {time.perf_counter() - start:.1f} s")
+
+    rows = []
+    for loss, cv_d2 in zip(losses, search.cv_results_["mean_test_score"]):
+        model = clone(pipe).set_params(model__loss=loss).fit(X_train, Y_train)
+        rows.append(
+            {
+                "model": f"network, {loss}",
+                "cv D2": cv_d2,
+                "test D2": model.score(X_test, Y_test),
+                "test log-lik/bin": model[-1].log_likelihood(model[0].transform(X_test), Y_test).sum(1).mean(),
+            }
+        )
+    lagged = LagFeatures(n_lags=2).fit(X_train)
+    scaler = StandardScaler().fit(lagged.transform(X_train))
+    glm_pred = np.column_stack(
+        [
+            PoissonRegressor(alpha=1e-4, max_iter=300)
+            .fit(scaler.transform(lagged.transform(X_train)), Y_train[c])
+            .predict(scaler.transform(lagged.transform(X_test)))
+            for c in counts.columns
+        ]
+    )
+    rows.append({"model": "GLM per neuron (sklearn)", "test D2": poisson_d2_score(Y_test, glm_pred)})
+    rows.append({"model": "true rates (ceiling)", "test D2": poisson_d2_score(Y_test, sim.expected_counts.iloc[cut:])})
+    table = pd.DataFrame(rows).set_index("model")
+    print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep=""))
+    print(f"best loss by time-series CV: {search.best_params_['model__loss']}")
+
+    plt = _maybe_pyplot()
+    if plt is None:
+        return table
+    from .plotting import plot_rates, plot_training_curves
+
+    best = search.best_estimator_
+    window = slice(0, 400)
+    fig, axes = plt.subplots(4, 1, figsize=(9, 7), sharex=True)
+    plot_rates(
+        Y_test.iloc[window],
+        best.predict(X_test.iloc[window]),
+        true_rates=sim.expected_counts.iloc[cut:].iloc[window],
+        bin_width=0.05,
+        axes=axes,
+    )
+    fig.suptitle(f"Predicted vs binned counts (test), loss={best[-1].loss_.name}")
+    _save(fig, output / "spikes_rates.png")
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    plot_training_curves(best[-1], ax=ax)
+    _save(fig, output / "spikes_training.png")
+    plt.close("all")
+    return table
+
+
+DEMOS = {"spikes": spikes_demo}

@@ -1,0 +1,227 @@
+"""The loss contract: what a loss declares so that any estimator of this package can train with it.
+
+A plugin author reads only this page.
+
+Two kinds of loss exist.
+
+**Distribution losses** (tasks ``"counts"`` and ``"continuous"``) describe a parametric distribution of each target
+given the network's raw outputs. Subclass :class:`DistributionLoss` and declare:
+
+``name``
+    The registry name (``"poisson"``). Lower case, unique within a task.
+``task``
+    ``"counts"`` (non-negative integer targets, :class:`~sklearn_costs.PoissonSpikeRegressor`) or ``"continuous"``
+    (real targets, :class:`~sklearn_costs.GaussianUncertaintyRegressor`).
+``parameter_names``
+    The distribution parameters, in the order of the raw outputs, e.g. ``("mean", "dispersion")``. The network emits
+    ``len(parameter_names)`` raw outputs *per target* (``n_outputs``).
+``shared_parameters``
+    The subset of ``parameter_names`` that is one learned value per target rather than one per sample (a neuron's
+    dispersion). The estimator's output head holds them as free parameters and broadcasts them over samples.
+``link(raw)``
+    Map raw outputs ``raw`` of shape ``(..., n_outputs)`` (any finite real numbers) to a ``dict`` of valid
+    distribution parameters, each of shape ``(...)``: rates, standard deviations, dispersions strictly positive and
+    never NaN for finite input.
+``nll(params, y)``
+    The per-element negative log-likelihood, shape of ``y``, **including every constant** (``log k!``,
+    ``log sqrt(2 pi)``), so that values are comparable across losses and equal ``-scipy.stats.<dist>.logpmf/logpdf``.
+``mean(params)``
+    The point prediction: the distribution's mean.
+``std(params)`` / ``std(params)``
+    The predictive standard deviation. A loss whose distribution has no std sets ``has_std = False``; the
+    estimators then refuse ``return_std`` with a clear error.
+``sample(params, rng)``
+    Draws from the distribution. Here ``params`` holds NumPy arrays and ``rng`` is a ``numpy.random.Generator``.
+``log_prob(params, y)``
+    ``-nll(params, y)`` (provided).
+``check_target(y)``
+    Raise ``ValueError`` naming the first bad entry when ``y`` cannot come from the distribution (provided for counts:
+    non-negative integers).
+``init_raw(y)``
+    Optional: raw output values ``(n_targets, n_outputs)`` that start training at the marginal distribution of
+    ``y``, e.g. ``log(mean count)``. The estimator puts them into the output layer's bias.
+``training_loss(params, y)``
+    Optional: the per-element objective that training minimises, when it is not the NLL (a least-squares
+    baseline, the beta-NLL's re-weighting). Defaults to ``nll``.
+``fit_shared(params, y)``
+    Optional: closed-form values of shared parameters, computed on the training data after training
+    (the constant std of a least-squares baseline), as ``{name: raw tensor (n_targets,)}``.
+
+All tensors are ``torch.Tensor``; every method must be differentiable in ``raw`` / ``params`` and free of NaN for
+finite input. Constructor arguments are the loss's hyper-parameters (``PoissonLoss(link="softplus")``); losses
+follow scikit-learn's parameter convention (``get_params`` / ``set_params``, no logic in ``__init__``) so they can be
+cloned and searched over by ``GridSearchCV``.
+
+**Embedding losses** (task ``"embedding"``) take a batch of embeddings ``(n, m)`` and integer identity labels
+``(n,)`` and return a scalar: subclass :class:`EmbeddingLoss` and implement ``forward(embeddings, labels)``.
+
+**Registering.** Built-in losses are registered by name. A third-party package adds its own through the entry-point
+group ``sklearn_costs.losses`` in its ``pyproject.toml``::
+
+    [project.entry-points."sklearn_costs.losses"]
+    my_poisson = "my_package.losses:MyPoissonLoss"
+
+The entry point's name is the loss's registry name; it must point to a subclass of :class:`Loss`. Instances or
+classes can also be passed to an estimator directly, ``loss=MyPoissonLoss()``, without registering.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+TASKS = ("counts", "continuous", "embedding")
+
+# The largest raw value handed to exp(): exp(60) ~ 1e26 is finite in float32, exp(89) is not.
+MAX_LOG = 60.0
+
+
+class Loss(BaseEstimator):
+    """Base of every loss: a name, a task, and scikit-learn style hyper-parameters."""
+
+    name: str = ""
+    task: str = ""
+
+    def __repr__(self, N_CHAR_MAX=200):
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
+        return f"{type(self).__name__}({params})"
+
+
+class DistributionLoss(Loss):
+    """A likelihood of targets given raw network outputs. See the module docstring for the contract."""
+
+    parameter_names: tuple[str, ...] = ("mean",)
+    shared_parameters: tuple[str, ...] = ()
+    has_std: bool = True
+
+    @property
+    def n_outputs(self) -> int:
+        """Raw network outputs per target."""
+        return len(self.parameter_names)
+
+    @property
+    def shared_mask(self) -> tuple[bool, ...]:
+        """One flag per raw output: True where the output is one learned value per target."""
+        return tuple(p in self.shared_parameters for p in self.parameter_names)
+
+    def link(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def nll(self, params: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def mean(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def std(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError(f"the {self.name!r} loss defines no standard deviation")
+
+    def sample(self, params: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError(f"the {self.name!r} loss defines no sampler")
+
+    def training_loss(self, params: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        return self.nll(params, y)
+
+    def fit_shared(self, params: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        return None
+
+    def log_prob(self, params: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        return -self.nll(params, y)
+
+    def check_target(self, y: np.ndarray) -> None:
+        """Raise ``ValueError`` when ``y`` cannot be drawn from this distribution."""
+
+    def init_raw(self, y: torch.Tensor) -> torch.Tensor | None:
+        """Raw outputs ``(n_targets, n_outputs)`` that start training at the marginal of ``y``; None to skip."""
+        return None
+
+    def forward(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training objective: per-sample ``training_loss`` summed over targets, averaged over samples."""
+        return self.training_loss(self.link(raw), y).sum(dim=-1).mean()
+
+    def __call__(self, raw, y):
+        return self.forward(raw, y)
+
+
+class CountLoss(DistributionLoss):
+    """A distribution of non-negative integer counts."""
+
+    task = "counts"
+
+    def check_target(self, y):
+        check_counts(y)
+
+
+class ContinuousLoss(DistributionLoss):
+    """A location-scale distribution of real targets."""
+
+    task = "continuous"
+    #: Parameters multiplied by the target's scale when predictions are reported in the original units.
+    scale_parameters: tuple[str, ...] = ("std",)
+
+    def rescale(self, params, loc, scale):
+        """Parameters of the distribution of ``y * scale + loc`` given those of ``y`` (per target)."""
+        out = dict(params)
+        out["mean"] = params["mean"] * scale + loc
+        for p in self.scale_parameters:
+            out[p] = params[p] * scale
+        return out
+
+
+class EmbeddingLoss(Loss):
+    """A loss on a batch of embeddings and their identity labels."""
+
+    task = "embedding"
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, embeddings, labels):
+        return self.forward(embeddings, labels)
+
+
+def check_counts(y) -> None:
+    """Raise ``ValueError`` naming the first entry of ``y`` that is not a non-negative integer count."""
+    y = np.asarray(y)
+    if y.dtype.kind in "biu":
+        bad = y < 0
+    else:
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(y) | (y < 0) | (y != np.round(y))
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        where = f"row {idx[0]}" + (f", column {idx[1]}" if len(idx) > 1 else "")
+        raise ValueError(
+            f"y must hold non-negative integer spike counts; found {y[tuple(idx)].item()!r} at {where}. "
+            "Bin spike times with sklearn_costs.preprocessing.bin_spikes to get counts."
+        )
+
+
+def safe_exp(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(torch.clamp(x, max=MAX_LOG))
+
+
+def positive(raw: torch.Tensor, link: str, floor: float = 0.0) -> torch.Tensor:
+    """A strictly positive parameter from a raw output by ``softplus`` or ``exp``, plus ``floor``."""
+    if link == "softplus":
+        value = torch.nn.functional.softplus(raw)
+    elif link in ("exp", "log"):
+        value = safe_exp(raw)
+    else:
+        raise ValueError(f"link must be 'softplus' or 'exp'; got {link!r}")
+    # softplus underflows to 0 below about -100 in float32; keep the parameter strictly positive.
+    return value.clamp_min(torch.finfo(value.dtype).tiny) + floor
+
+
+def inverse_positive(value: torch.Tensor, link: str) -> torch.Tensor:
+    """The raw output that :func:`positive` maps to ``value`` (without floor)."""
+    value = value.clamp_min(1e-6)
+    if link == "softplus":
+        return value + torch.log(-torch.expm1(-value))
+    return torch.log(value)
+
+
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)

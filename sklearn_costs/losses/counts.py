@@ -1,0 +1,203 @@
+"""Count likelihoods for spike counts: Poisson, negative binomial, zero-inflated Poisson, and a least-squares baseline.
+
+Every ``nll`` includes ``log k!`` so that it equals ``-scipy.stats.<dist>.logpmf``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import MAX_LOG, CountLoss, inverse_positive, positive
+from .registry import register_loss
+
+
+def _log_rate(raw, rate_link):
+    """``(rate, log rate)`` from raw outputs; for the log link the log rate is the raw value itself (no underflow)."""
+    if rate_link == "log":
+        log_rate = raw.clamp(-MAX_LOG, MAX_LOG)
+        return torch.exp(log_rate), log_rate
+    rate = positive(raw, rate_link)
+    return rate, torch.log(rate)
+
+
+def _poisson_nll(rate, log_rate, y):
+    return rate - y * log_rate + torch.lgamma(y + 1)
+
+
+def _raw_rate(mean_count, rate_link):
+    mean_count = mean_count.clamp_min(1e-4)
+    return torch.log(mean_count) if rate_link == "log" else inverse_positive(mean_count, "softplus")
+
+
+@register_loss
+class PoissonLoss(CountLoss):
+    """Poisson likelihood of spike counts: ``-log p(k) = lambda - k log lambda + log k!``.
+
+    Parameters
+    ----------
+    rate_link : {"log", "softplus"}, default="log"
+        Maps the raw output to the rate. ``"log"`` (exp of the output) is the canonical GLM link;
+        ``"softplus"`` grows linearly for large outputs, which tames exploding rates.
+    """
+
+    name = "poisson"
+    parameter_names = ("rate",)
+
+    def __init__(self, rate_link="log"):
+        self.rate_link = rate_link
+
+    def link(self, raw):
+        rate, log_rate = _log_rate(raw[..., 0], self.rate_link)
+        return {"rate": rate, "log_rate": log_rate}
+
+    def nll(self, params, y):
+        return _poisson_nll(params["rate"], params["log_rate"], y)
+
+    def mean(self, params):
+        return params["rate"]
+
+    def std(self, params):
+        return torch.sqrt(params["rate"])
+
+    def sample(self, params, rng):
+        return rng.poisson(params["rate"])
+
+    def init_raw(self, y):
+        return _raw_rate(y.mean(0), self.rate_link)[:, None]
+
+
+@register_loss
+class NegativeBinomialLoss(CountLoss):
+    """Negative binomial (gamma-Poisson) likelihood for over-dispersed counts, one learned dispersion per neuron.
+
+    With mean ``mu`` and dispersion ``alpha`` the variance is ``mu + alpha * mu**2``; as ``alpha -> 0`` the
+    distribution tends to the Poisson. In ``scipy.stats.nbinom(n, p)`` terms, ``n = 1 / alpha`` and
+    ``p = n / (n + mu)``.
+
+    Parameters
+    ----------
+    rate_link : {"log", "softplus"}, default="log"
+        Maps the raw output to the mean count.
+    """
+
+    name = "negative_binomial"
+    parameter_names = ("rate", "dispersion")
+    shared_parameters = ("dispersion",)
+
+    def __init__(self, rate_link="log"):
+        self.rate_link = rate_link
+
+    def link(self, raw):
+        rate, log_rate = _log_rate(raw[..., 0], self.rate_link)
+        log_alpha = raw[..., 1].clamp(-20.0, 10.0)
+        return {"rate": rate, "log_rate": log_rate, "dispersion": torch.exp(log_alpha), "log_dispersion": log_alpha}
+
+    def nll(self, params, y):
+        log_mu, log_alpha = params["log_rate"], params["log_dispersion"]
+        # The lgamma difference cancels catastrophically in float32 when 1/alpha is large: take it in float64.
+        n = torch.exp(-log_alpha.double())
+        yd = y.double()
+        lgamma_ratio = (torch.lgamma(yd + n) - torch.lgamma(n) - torch.lgamma(yd + 1)).to(y.dtype)
+        log1p_alpha_mu = F.softplus(log_alpha + log_mu)  # log(1 + alpha * mu)
+        n = n.to(y.dtype)
+        logpmf = lgamma_ratio - n * log1p_alpha_mu + y * (log_alpha + log_mu - log1p_alpha_mu)
+        return -logpmf
+
+    def mean(self, params):
+        return params["rate"]
+
+    def std(self, params):
+        mu = params["rate"]
+        return torch.sqrt(mu + params["dispersion"] * mu**2)
+
+    def sample(self, params, rng):
+        n = 1.0 / params["dispersion"]
+        return rng.poisson(rng.gamma(n, params["rate"] / n))
+
+    def init_raw(self, y):
+        mean = y.mean(0)
+        excess = (y.var(0) - mean) / mean.clamp_min(1e-4) ** 2
+        alpha = excess.clamp(0.01, 10.0)
+        return torch.stack([_raw_rate(mean, self.rate_link), torch.log(alpha)], dim=-1)
+
+
+@register_loss
+class ZeroInflatedPoissonLoss(CountLoss):
+    """Zero-inflated Poisson: with probability ``pi`` a structural zero, else Poisson(``lambda``).
+
+    ``p(0) = pi + (1 - pi) exp(-lambda)``, ``p(k > 0) = (1 - pi) Poisson(k; lambda)``; mean ``(1 - pi) lambda``.
+    Both ``lambda`` and ``pi`` depend on the inputs.
+
+    Parameters
+    ----------
+    rate_link : {"log", "softplus"}, default="log"
+        Maps the raw output to the Poisson rate.
+    """
+
+    name = "zero_inflated_poisson"
+    parameter_names = ("rate", "zero_probability")
+
+    def __init__(self, rate_link="log"):
+        self.rate_link = rate_link
+
+    def link(self, raw):
+        rate, log_rate = _log_rate(raw[..., 0], self.rate_link)
+        logit = raw[..., 1].clamp(-MAX_LOG, MAX_LOG)
+        return {"rate": rate, "log_rate": log_rate, "zero_probability": torch.sigmoid(logit), "zero_logit": logit}
+
+    def nll(self, params, y):
+        rate, logit = params["rate"], params["zero_logit"]
+        log_pi, log_1m_pi = -F.softplus(-logit), -F.softplus(logit)
+        log_p0 = torch.logaddexp(log_pi, log_1m_pi - rate)
+        log_pk = log_1m_pi - _poisson_nll(rate, params["log_rate"], y)
+        return -torch.where(y == 0, log_p0, log_pk)
+
+    def mean(self, params):
+        return (1 - params["zero_probability"]) * params["rate"]
+
+    def std(self, params):
+        pi, rate = params["zero_probability"], params["rate"]
+        return torch.sqrt((1 - pi) * rate * (1 + pi * rate))
+
+    def sample(self, params, rng):
+        structural_zero = rng.random(params["rate"].shape) < params["zero_probability"]
+        return rng.poisson(params["rate"]) * ~structural_zero
+
+    def init_raw(self, y):
+        return torch.stack([_raw_rate(y.mean(0), self.rate_link), torch.full_like(y[0], -3.0)], dim=-1)
+
+
+@register_loss
+class SquaredErrorCountLoss(CountLoss):
+    """Least-squares baseline on counts: training minimises ``(k - mu)**2 / 2``.
+
+    The mean goes through a softplus so that it stays a valid (positive) rate. Likelihoods, samples and the std are
+    those of a Poisson with that mean, so that its log-likelihood can be compared with the other count losses;
+    only the training objective ignores the count distribution.
+    """
+
+    name = "mse"
+    parameter_names = ("rate",)
+
+    def link(self, raw):
+        rate = positive(raw[..., 0], "softplus")
+        return {"rate": rate, "log_rate": torch.log(rate)}
+
+    def training_loss(self, params, y):
+        return 0.5 * (y - params["rate"]) ** 2
+
+    def nll(self, params, y):
+        return _poisson_nll(params["rate"], params["log_rate"], y)
+
+    def mean(self, params):
+        return params["rate"]
+
+    def std(self, params):
+        return torch.sqrt(params["rate"])
+
+    def sample(self, params, rng):
+        return rng.poisson(params["rate"])
+
+    def init_raw(self, y):
+        return _raw_rate(y.mean(0), "softplus")[:, None]

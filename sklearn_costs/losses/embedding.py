@@ -1,0 +1,200 @@
+"""Metric-learning losses on embeddings: triplet (with a miner), soft-margin triplet, contrastive.
+
+The pieces compose as in pytorch-metric-learning: a *distance* turns a batch of embeddings into a pairwise matrix,
+a *miner* picks (anchor, positive, negative) index triplets from that matrix and the labels, and the *loss* scores
+them. Every loss averages over the triplets or pairs it scores and returns 0 (with a gradient) when the batch offers
+none (a batch of one identity, or identities with a single image).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import EmbeddingLoss
+from .registry import register_loss
+
+# ----------------------------------------------------------------------------------------------------- distances
+
+
+def squared_euclidean(x: torch.Tensor) -> torch.Tensor:
+    """Pairwise squared Euclidean distances ``||x_i - x_j||^2`` of the rows of ``x``."""
+    sq = (x * x).sum(1)
+    return (sq[:, None] + sq[None, :] - 2.0 * x @ x.T).clamp_min(0.0)
+
+
+def euclidean(x: torch.Tensor) -> torch.Tensor:
+    """Pairwise Euclidean distances, with a gradient that stays finite at zero distance."""
+    return torch.sqrt(squared_euclidean(x) + 1e-12)
+
+
+DISTANCES = {"squared_euclidean": squared_euclidean, "euclidean": euclidean}
+
+
+def _distance(name):
+    if name not in DISTANCES:
+        raise ValueError(f"distance must be one of {sorted(DISTANCES)}; got {name!r}")
+    return DISTANCES[name]
+
+
+def _masks(labels):
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+# -------------------------------------------------------------------------------------------------------- miners
+
+
+class AllTripletsMiner:
+    """Every valid triplet: ``a != p`` of one identity, ``n`` of another."""
+
+    name = "all"
+
+    def __call__(self, dist, labels, margin):
+        pos, neg = _masks(labels)
+        valid = pos[:, :, None] & neg[:, None, :]
+        return valid.nonzero(as_tuple=True)
+
+
+class SemiHardMiner:
+    """FaceNet's semi-hard negatives (Schroff et al. 2015).
+
+    For each positive pair (a, p): the closest negative that is farther than the positive,
+    ``argmin {d(a, n) : d(a, n) > d(a, p)}``; when no negative is farther, the farthest negative (as in
+    TensorFlow Addons' ``triplet_semihard_loss``).
+    """
+
+    name = "semi_hard"
+
+    def __call__(self, dist, labels, margin):
+        pos, neg = _masks(labels)
+        a, p = pos.nonzero(as_tuple=True)
+        d_ap = dist[a, p][:, None]
+        d_an = dist[a]  # (n_pairs, n)
+        inf = torch.finfo(dist.dtype).max
+        outside = neg[a] & (d_an > d_ap)
+        closest_outside = torch.where(outside, d_an, torch.full_like(d_an, inf)).argmin(1)
+        farthest = torch.where(neg[a], d_an, torch.full_like(d_an, -inf)).argmax(1)
+        n = torch.where(outside.any(1), closest_outside, farthest)
+        keep = neg[a].any(1)
+        return a[keep], p[keep], n[keep]
+
+
+class BatchHardMiner:
+    """Batch-hard triplets (Hermans et al. 2017): per anchor its farthest positive and closest negative."""
+
+    name = "batch_hard"
+
+    def __call__(self, dist, labels, margin):
+        pos, neg = _masks(labels)
+        inf = torch.finfo(dist.dtype).max
+        p = torch.where(pos, dist, torch.full_like(dist, -inf)).argmax(1)
+        n = torch.where(neg, dist, torch.full_like(dist, inf)).argmin(1)
+        a = torch.arange(len(labels), device=labels.device)
+        keep = pos.any(1) & neg.any(1)
+        return a[keep], p[keep], n[keep]
+
+
+MINERS = {m.name: m for m in (AllTripletsMiner, SemiHardMiner, BatchHardMiner)}
+
+
+def get_miner(miner):
+    """A miner instance from its name (``"all"``, ``"semi_hard"``, ``"batch_hard"``) or a callable."""
+    if isinstance(miner, str):
+        if miner not in MINERS:
+            raise ValueError(f"miner must be one of {sorted(MINERS)} or a callable; got {miner!r}")
+        return MINERS[miner]()
+    if callable(miner):
+        return miner
+    raise TypeError(f"miner must be a name or a callable (dist, labels, margin) -> (a, p, n); got {miner!r}")
+
+
+# -------------------------------------------------------------------------------------------------------- losses
+
+
+class _TripletBase(EmbeddingLoss):
+    """Distance, then miner, then ``triplet_loss(d(a, p) - d(a, n))`` averaged over the mined triplets."""
+
+    margin = 0.0
+
+    def forward(self, embeddings, labels):
+        dist = _distance(self.distance)(embeddings)
+        with torch.no_grad():
+            a, p, n = get_miner(self.miner)(dist.detach(), labels, self.margin)
+        if len(a) == 0:
+            return embeddings.sum() * 0.0
+        return self.triplet_loss(dist[a, p] - dist[a, n]).mean()
+
+
+@register_loss
+class TripletLoss(_TripletBase):
+    """Triplet loss ``max(0, d(a, p) - d(a, n) + margin)`` over mined triplets.
+
+    Parameters
+    ----------
+    margin : float, default=0.2
+        The gap ``alpha`` wanted between positive and negative distances (FaceNet: 0.2 on L2-normalised
+        embeddings).
+    miner : {"semi_hard", "batch_hard", "all"} or callable, default="semi_hard"
+        How triplets are chosen from a batch.
+    distance : {"squared_euclidean", "euclidean"}, default="squared_euclidean"
+    """
+
+    name = "triplet"
+
+    def __init__(self, margin=0.2, miner="semi_hard", distance="squared_euclidean"):
+        self.margin = margin
+        self.miner = miner
+        self.distance = distance
+
+    def triplet_loss(self, gap):
+        return F.relu(gap + self.margin)
+
+
+@register_loss
+class SoftMarginTripletLoss(_TripletBase):
+    """Soft-margin triplet loss ``log(1 + exp(d(a, p) - d(a, n)))`` (Hermans et al. 2017): no margin to tune.
+
+    Parameters
+    ----------
+    miner : {"batch_hard", "semi_hard", "all"} or callable, default="batch_hard"
+    distance : {"euclidean", "squared_euclidean"}, default="euclidean"
+    """
+
+    name = "soft_margin_triplet"
+
+    def __init__(self, miner="batch_hard", distance="euclidean"):
+        self.miner = miner
+        self.distance = distance
+
+    def triplet_loss(self, gap):
+        return F.softplus(gap)
+
+
+@register_loss
+class ContrastiveLoss(EmbeddingLoss):
+    """Contrastive loss on all pairs (Hadsell et al. 2006): ``d**2`` for a same-identity pair,
+    ``max(0, margin - d)**2`` for a different-identity pair, with ``d`` the Euclidean distance.
+
+    Parameters
+    ----------
+    margin : float, default=1.0
+        Pairs of different identities farther apart than this cost nothing.
+    """
+
+    name = "contrastive"
+
+    def __init__(self, margin=1.0):
+        self.margin = margin
+
+    def forward(self, embeddings, labels):
+        d = euclidean(embeddings)
+        pos, neg = _masks(labels)
+        upper = torch.triu(torch.ones_like(pos), diagonal=1)
+        pos, neg = pos & upper, neg & upper
+        n_pairs = pos.sum() + neg.sum()
+        if n_pairs == 0:
+            return embeddings.sum() * 0.0
+        cost = torch.where(pos, d**2, torch.where(neg, F.relu(self.margin - d) ** 2, torch.zeros_like(d)))
+        return cost.sum() / n_pairs

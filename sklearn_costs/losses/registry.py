@@ -1,0 +1,177 @@
+"""The loss registry: built-in losses by name, plus the plugins of the entry-point group ``sklearn_costs.losses``.
+
+Discovery runs once, on the first lookup, and is cached (:func:`refresh` clears it). A plugin that fails to import
+is reported by a :class:`LossPluginWarning` at discovery and by a :class:`LossPluginError` carrying the original
+exception when it is asked for by name; it never hides the other losses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from sklearn.base import clone
+
+from .base import TASKS, Loss
+
+ENTRY_POINT_GROUP = "sklearn_costs.losses"
+BUILTIN_SOURCE = "sklearn-costs"
+
+_BUILTINS: dict[tuple[str, str], type[Loss]] = {}
+_DISCOVERED: dict[tuple[str, str], LossInfo] | None = None
+_BROKEN: dict[str, LossInfo] = {}
+
+
+class LossPluginWarning(UserWarning):
+    """A plugin of the ``sklearn_costs.losses`` entry-point group could not be loaded or clashes with another."""
+
+
+class LossPluginError(ImportError):
+    """A loss asked for by name belongs to a plugin that failed to load; ``__cause__`` holds the original error."""
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """One registry entry: where a loss comes from and, unless it failed to load, its class."""
+
+    name: str
+    task: str | None
+    source: str
+    cls: type[Loss] | None = None
+    target: str = ""
+    error: BaseException | None = None
+
+
+def register_loss(cls: type[Loss]) -> type[Loss]:
+    """Class decorator registering a built-in loss under ``cls.name`` for ``cls.task``."""
+    _check_loss_class(cls, origin=cls.__qualname__)
+    _BUILTINS[(cls.task, cls.name)] = cls
+    return cls
+
+
+def _check_loss_class(cls, origin):
+    if not (inspect.isclass(cls) and issubclass(cls, Loss)):
+        raise TypeError(f"{origin} must be a subclass of sklearn_costs.losses.Loss; got {cls!r}")
+    if cls.task not in TASKS:
+        raise TypeError(f"{origin} declares task {cls.task!r}; it must be one of {TASKS}")
+
+
+def _discover() -> dict[tuple[str, str], LossInfo]:
+    global _DISCOVERED
+    if _DISCOVERED is not None:
+        return _DISCOVERED
+    found = {key: LossInfo(cls.name, cls.task, BUILTIN_SOURCE, cls) for key, cls in _BUILTINS.items()}
+    broken: dict[str, LossInfo] = {}
+    eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, _dist_name(ep)))
+    for ep in eps:
+        source = _dist_name(ep)
+        try:
+            cls = ep.load()
+            _check_loss_class(cls, origin=f"entry point {ep.name!r} ({ep.value})")
+        except Exception as exc:  # a broken plugin must never break the other losses
+            warnings.warn(
+                f"loss plugin {ep.name!r} from distribution {source!r} ({ep.value}) could not be loaded and is "
+                f"skipped: {type(exc).__name__}: {exc}",
+                LossPluginWarning,
+                stacklevel=3,
+            )
+            broken[ep.name] = LossInfo(ep.name, None, source, None, ep.value, exc)
+            continue
+        key = (cls.task, ep.name)
+        if key in found:
+            kept = found[key]
+            warnings.warn(
+                f"two distributions register the {cls.task!r} loss {ep.name!r}: {kept.source!r} and {source!r}; "
+                f"using the one from {kept.source!r}. Uninstall one of them or pass the loss class directly.",
+                LossPluginWarning,
+                stacklevel=3,
+            )
+            continue
+        found[key] = LossInfo(ep.name, cls.task, source, cls, ep.value)
+    _BROKEN.clear()
+    _BROKEN.update(broken)
+    _DISCOVERED = found
+    return found
+
+
+def _dist_name(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else "<unknown distribution>"
+
+
+def refresh() -> None:
+    """Forget the cached discovery; the next lookup scans the entry points again."""
+    global _DISCOVERED
+    _DISCOVERED = None
+    _BROKEN.clear()
+
+
+def available_losses(task: str | None = None, include_broken: bool = False) -> list[LossInfo]:
+    """Every registered loss (optionally for one task), sorted by task and name."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}; got {task!r}")
+    infos = [info for (t, _), info in _discover().items() if task is None or t == task]
+    if include_broken:
+        infos += list(_BROKEN.values())
+    return sorted(infos, key=lambda i: (i.task or "~", i.name))
+
+
+def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> Loss:
+    """Resolve ``loss`` (a registered name, a :class:`Loss` subclass or instance) to a fresh instance for ``task``.
+
+    ``defaults`` are passed to the constructor when ``loss`` is a name or a class, for the hyper-parameters that
+    the estimator exposes itself (a triplet margin); a loss instance keeps its own values.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the names available for ``task`` and a close match), or a loss that
+        serves another task.
+    LossPluginError
+        The name belongs to a plugin that failed to load.
+    """
+    if isinstance(loss, str):
+        registry = _discover()
+        key = (task, loss)
+        if key not in registry:
+            if loss in _BROKEN:
+                info = _BROKEN[loss]
+                raise LossPluginError(
+                    f"loss {loss!r} comes from the plugin distribution {info.source!r} ({info.target}), which "
+                    f"failed to load: {type(info.error).__name__}: {info.error}. Fix or reinstall that package."
+                ) from info.error
+            other = [t for (t, n) in registry if n == loss]
+            if other:
+                raise ValueError(_wrong_task_message(loss, other[0], task, estimator))
+            names = sorted(n for (t, n) in registry if t == task)
+            close = difflib.get_close_matches(loss, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown {task!r} loss {loss!r}.{hint} Available {task!r} losses: {', '.join(names)}.")
+        cls = registry[key].cls
+        return cls(**_accepted(cls, defaults))
+    if inspect.isclass(loss) and issubclass(loss, Loss):
+        instance = loss(**_accepted(loss, defaults))
+    elif isinstance(loss, Loss):
+        instance = clone(loss)
+    else:
+        raise TypeError(
+            f"loss must be a registered name, a sklearn_costs.losses.Loss subclass or instance; got {loss!r}"
+        )
+    if instance.task != task:
+        raise ValueError(_wrong_task_message(instance.name or type(instance).__name__, instance.task, task, estimator))
+    return instance
+
+
+def _accepted(cls, kwargs):
+    params = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _wrong_task_message(name, has, needs, estimator):
+    names = ", ".join(sorted(n for (t, n) in _discover() if t == needs))
+    return (
+        f"loss {name!r} serves the {has!r} task, but {estimator} needs a {needs!r} loss. Choose one of: {names}."
+    )

@@ -1,0 +1,84 @@
+"""Figures for the three vignettes. Needs matplotlib (``pip install "sklearn-costs[plot]"``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError('plotting needs matplotlib: pip install "sklearn-costs[plot]"') from exc
+    return plt
+
+
+def _axes(ax, **subplots):
+    if ax is not None:
+        return ax.figure, ax
+    plt = _pyplot()
+    return plt.subplots(**subplots)
+
+
+def plot_training_curves(estimator, ax=None):
+    """Training and validation loss per epoch of a fitted estimator (its ``history_``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_costs import PoissonSpikeRegressor
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> model = PoissonSpikeRegressor(max_epochs=3, random_state=0).fit(X, np.ones((200, 1), int))
+    >>> ax = plot_training_curves(model)
+    """
+    history = estimator.history_
+    fig, ax = _axes(ax, figsize=(5, 3.5))
+    ax.plot(history.index, history["train_loss"], label="train")
+    if history["valid_loss"].notna().any():
+        ax.plot(history.index, history["valid_loss"], label="validation")
+        best = history["valid_loss"].idxmin()
+        ax.axvline(best, color="grey", linestyle=":", label=f"best epoch ({best})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"loss ({estimator.loss_.name})")
+    ax.set_title(type(estimator).__name__)
+    ax.legend()
+    return ax
+
+
+def plot_rates(counts, predicted, *, true_rates=None, neurons=None, bin_width=None, max_neurons=4, axes=None):
+    """Binned spike counts with the predicted (and, if known, true) expected count over time, one panel a neuron.
+
+    Parameters
+    ----------
+    counts : DataFrame (bins x neurons)
+        Observed counts indexed by bin start.
+    predicted : DataFrame or array of the same shape
+        Predicted expected counts.
+    true_rates : DataFrame or array, optional
+        Ground-truth expected counts (simulations).
+    neurons : list, optional
+        Columns to show; default the first ``max_neurons``.
+    bin_width : float, optional
+        When given the y axis is in spikes per second instead of spikes per bin.
+    """
+    counts = pd.DataFrame(counts)
+    predicted = pd.DataFrame(np.asarray(predicted), index=counts.index, columns=counts.columns)
+    neurons = list(counts.columns[:max_neurons]) if neurons is None else list(neurons)
+    if axes is None:
+        plt = _pyplot()
+        fig, axes = plt.subplots(len(neurons), 1, figsize=(8, 1.8 * len(neurons)), sharex=True, squeeze=False)
+        axes = axes[:, 0]
+    scale = 1.0 / bin_width if bin_width else 1.0
+    unit = "spikes/s" if bin_width else "spikes/bin"
+    t = np.asarray(counts.index, dtype=float)
+    for ax, neuron in zip(axes, neurons):
+        ax.bar(t, counts[neuron] * scale, width=(t[1] - t[0]) if len(t) > 1 else 1, color="0.8", label="observed")
+        if true_rates is not None:
+            true = pd.DataFrame(np.asarray(true_rates), index=counts.index, columns=counts.columns)
+            ax.plot(t, true[neuron] * scale, color="k", linewidth=1, label="true rate")
+        ax.plot(t, predicted[neuron] * scale, color="C3", linewidth=1.5, label="predicted rate")
+        ax.set_ylabel(f"{neuron}\n{unit}")
+    axes[0].legend(loc="upper right", fontsize="small", ncol=3)
+    axes[-1].set_xlabel("time (s)")
+    return axes

@@ -1,0 +1,110 @@
+"""History features: each covariate's values in the previous bins, raw or through a raised-cosine basis."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+def raised_cosine_basis(n_lags, n_basis, log_scale=True):
+    """Raised-cosine bumps over lags ``1..n_lags`` (Pillow et al. 2008), shape ``(n_lags, n_basis)``.
+
+    With ``log_scale`` the bumps are narrow at short lags and wide at long ones, so recent history is resolved
+    finely and the distant past smoothly. The bumps sum to about 1 between the first and the last centre.
+    """
+    if n_basis < 1 or n_lags < 1:
+        raise ValueError("n_lags and n_basis must be at least 1")
+    lags = np.arange(1, n_lags + 1, dtype=np.float64)
+    warp = np.log(lags + 1.0) if log_scale else lags
+    centres = np.linspace(warp[0], warp[-1], n_basis)
+    width = (centres[1] - centres[0]) if n_basis > 1 else (warp[-1] - warp[0] + 1.0)
+    phase = np.clip((warp[:, None] - centres[None, :]) * np.pi / (2 * width), -np.pi, np.pi)
+    return 0.5 * (1.0 + np.cos(phase))
+
+
+class LagFeatures(TransformerMixin, BaseEstimator):
+    """Add each covariate's values in the ``n_lags`` previous rows (time bins) as new columns.
+
+    The rows must be consecutive time bins in order. The first ``n_lags`` rows have no complete history: they
+    are padded (``fill="edge"`` repeats the first row, ``"zero"`` uses 0) so that the output keeps one row per input
+    row, as a step of a :class:`~sklearn.pipeline.Pipeline` must; ``fill="drop"`` removes them instead (then slice
+    the targets by ``n_lags`` yourself: ``Y[lags.n_lags:]``).
+
+    Parameters
+    ----------
+    n_lags : int, default=1
+        How many previous bins to add (1 gives the "current and previous bin" inputs).
+    basis : {None, "raised_cosine"}, default=None
+        None adds one column per covariate and lag; ``"raised_cosine"`` projects the ``n_lags`` previous values on
+        ``n_basis`` smooth log-spaced bumps, fewer columns for long histories.
+    n_basis : int, default=4
+        Number of raised-cosine bumps.
+    fill : {"edge", "zero", "drop"}, default="edge"
+    include_current : bool, default=True
+        Keep the current bin's values as the first columns.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Present when fitted on a DataFrame with string columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"speed": [1.0, 2.0, 3.0]})
+    >>> LagFeatures(n_lags=1).set_output(transform="pandas").fit_transform(X)
+       speed  speed_lag1
+    0    1.0         1.0
+    1    2.0         1.0
+    2    3.0         2.0
+    """
+
+    def __init__(self, n_lags=1, basis=None, n_basis=4, fill="edge", include_current=True):
+        self.n_lags = n_lags
+        self.basis = basis
+        self.n_basis = n_basis
+        self.fill = fill
+        self.include_current = include_current
+
+    def _check(self):
+        if not (isinstance(self.n_lags, (int, np.integer)) and self.n_lags >= 1):
+            raise ValueError(f"n_lags must be a positive integer; got {self.n_lags!r}")
+        if self.fill not in ("edge", "zero", "drop"):
+            raise ValueError(f"fill must be 'edge', 'zero' or 'drop'; got {self.fill!r}")
+        if self.basis not in (None, "raised_cosine"):
+            raise ValueError(f"basis must be None or 'raised_cosine'; got {self.basis!r}")
+
+    def fit(self, X, y=None):
+        self._check()
+        validate_data(self, X, reset=True, dtype=np.float64)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "n_features_in_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        k = self.n_lags
+        mode = "edge" if self.fill in ("edge", "drop") else "constant"
+        padded = np.pad(X, ((k, 0), (0, 0)), mode=mode)
+        # lagged[:, j, :] holds each row's values j + 1 bins back.
+        lagged = np.stack([padded[k - j - 1 : len(padded) - j - 1] for j in range(k)], axis=1)
+        if self.basis == "raised_cosine":
+            lagged = np.einsum("njf,jb->nbf", lagged, raised_cosine_basis(k, self.n_basis))
+        blocks = [X] if self.include_current else []
+        blocks += [lagged[:, j, :] for j in range(lagged.shape[1])]
+        out = np.concatenate(blocks, axis=1)
+        return out[k:] if self.fill == "drop" else out
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "n_features_in_")
+        names = getattr(self, "feature_names_in_", None)
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+        if names is None:
+            names = np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        suffix = "lag" if self.basis is None else "hist"
+        n = self.n_lags if self.basis is None else self.n_basis
+        out = list(names) if self.include_current else []
+        out += [f"{name}_{suffix}{j + 1}" for j in range(n) for name in names]
+        return np.asarray(out, dtype=object)

@@ -1,0 +1,40 @@
+import sys
+import textwrap
+
+import pytest
+
+from sklearn_costs.datasets import DataNotFoundError, data_home
+from sklearn_costs.losses import refresh
+
+
+@pytest.fixture
+def fake_distribution(tmp_path, monkeypatch):
+    """Install a throw-away distribution with loss entry points by putting it, with its dist-info, on sys.path.
+
+    ``make(dist_name, module_source, entry_points)`` writes ``module_source`` as a module and registers
+    ``{name: "module:attr"}`` in the group ``sklearn_costs.losses``; the registry cache is cleared before and after.
+    """
+    monkeypatch.syspath_prepend(str(tmp_path))
+    refresh()
+
+    def make(dist_name, module_name, module_source, entry_points):
+        (tmp_path / f"{module_name}.py").write_text(textwrap.dedent(module_source))
+        info = tmp_path / f"{dist_name.replace('-', '_')}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1\n")
+        lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[sklearn_costs.losses]\n{lines}\n")
+        refresh()
+
+    yield make
+    for name in [m for m in sys.modules if m.startswith("fakeplugin")]:
+        del sys.modules[name]
+    refresh()
+
+
+def real_data_or_skip():
+    """The data folder, or skip naming where it was looked for."""
+    try:
+        return data_home()
+    except DataNotFoundError as exc:
+        pytest.skip(f"real data not available: {exc}")

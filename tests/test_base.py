@@ -1,0 +1,240 @@
+"""The shared estimator base, exercised through PoissonSpikeRegressor (the other estimators reuse every line)."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from sklearn_costs import PoissonSpikeRegressor
+from sklearn_costs._training import TrainingDivergedError
+from sklearn_costs.base import resolve_device
+from sklearn_costs.losses import PoissonLoss
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3))
+    Y = rng.poisson(np.exp(0.2 + X @ np.array([[0.5, -0.3], [0.2, 0.4], [0.0, 0.1]])))
+    return X, Y
+
+
+def small(**kw):
+    kw.setdefault("hidden_layer_sizes", (8,))
+    kw.setdefault("max_epochs", 5)
+    kw.setdefault("random_state", 0)
+    return PoissonSpikeRegressor(**kw)
+
+
+def test_same_seed_same_predictions_other_seed_differs(data):
+    X, Y = data
+    a = small().fit(X, Y).predict(X)
+    b = small().fit(X, Y).predict(X)
+    c = small(random_state=1).fit(X, Y).predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_does_not_touch_the_global_torch_rng(data):
+    X, Y = data
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    small().fit(X, Y)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_history_has_train_and_validation_loss_per_epoch(data):
+    X, Y = data
+    model = small(max_epochs=4).fit(X, Y)
+    assert list(model.history_.columns) == ["train_loss", "valid_loss", "dur"]
+    assert list(model.history_.index) == [1, 2, 3, 4]
+    assert model.history_.notna().all().all() and model.n_iter_ == 4
+    assert model.history_["train_loss"].iloc[-1] < model.history_["train_loss"].iloc[0]
+
+
+def test_without_early_stopping_no_validation(data):
+    X, Y = data
+    model = small(early_stopping=False, max_epochs=3).fit(X, Y)
+    assert model.history_["valid_loss"].isna().all()
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch(data):
+    X, Y = data
+    model = small(max_epochs=300, n_iter_no_change=3, lr=0.05, hidden_layer_sizes=(64,)).fit(X, Y)
+    assert model.n_iter_ < 300
+    valid = model.history_["valid_loss"]
+    # the kept weights are those of the best validation epoch: recomputing its loss gives that value
+    n_valid = int(round(0.1 * len(X)))
+    X_valid, Y_valid = X[-n_valid:], Y[-n_valid:]
+    restored = -model.log_likelihood(X_valid, Y_valid).sum(1).mean()
+    np.testing.assert_allclose(restored, valid.min(), rtol=1e-4)
+
+
+def test_warm_start_continues_training(data):
+    X, Y = data
+    model = small(warm_start=True, max_epochs=3, early_stopping=False).fit(X, Y)
+    first = model.net_.module_.head.linear.weight.detach().clone()
+    model.fit(X, Y)
+    assert model.n_iter_ == 6
+    assert not torch.equal(first, model.net_.module_.head.linear.weight)
+    cold = small(max_epochs=3, early_stopping=False).fit(X, Y)
+    cold.fit(X, Y)
+    assert cold.n_iter_ == 3
+
+
+def test_verbose_prints_an_epoch_table(data, capsys):
+    X, Y = data
+    small(verbose=1, max_epochs=2).fit(X, Y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "valid_loss" in out
+    small(verbose=0, max_epochs=2).fit(X, Y)
+    assert capsys.readouterr().out == ""
+
+
+def test_progress_bar_with_verbose_2(data, capsys):
+    pytest.importorskip("tqdm")
+    X, Y = data
+    small(verbose=2, max_epochs=1).fit(X, Y)
+    captured = capsys.readouterr()
+    assert "it/s" in captured.err or "it/s" in captured.out or "%" in captured.err
+
+
+class _BuggyLoss(PoissonLoss):
+    """A plugin with a bug: the log of a quantity that turns negative during training."""
+
+    def nll(self, params, y):
+        return super().nll(params, y) + torch.log(params["rate"] - 3.0)
+
+
+def test_divergence_stops_the_fit_naming_the_epoch_and_keeps_the_old_model(data):
+    X, Y = data
+    model = small().fit(X, Y)
+    before = model.predict(X)
+    with pytest.raises(TrainingDivergedError, match=r"training loss became nan at epoch 1.*lower learning rate"):
+        model.set_params(loss=_BuggyLoss()).fit(X, Y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert isinstance(model.loss_, PoissonLoss) and not isinstance(model.loss_, _BuggyLoss)
+
+
+def test_exploding_learning_rate_is_reported(data):
+    X, Y = data
+    with pytest.raises(TrainingDivergedError, match="Try a lower learning rate"):
+        small(loss="mse", optimizer="sgd", lr=1e12, max_epochs=20).fit(X, Y * 1000)
+    fresh = small(loss="mse", optimizer="sgd", lr=1e12, max_epochs=20)
+    with pytest.raises(TrainingDivergedError):
+        fresh.fit(X, Y * 1000)
+    assert not hasattr(fresh, "net_")
+
+
+def test_not_fitted_error():
+    with pytest.raises(NotFittedError):
+        small().predict(np.zeros((2, 3)))
+
+
+def test_pandas_float64_frames_just_work_and_names_are_checked(data):
+    X, Y = data
+    frame = pd.DataFrame(X, columns=["speed", "lean", "brake"])
+    model = small().fit(frame, pd.DataFrame(Y, columns=["n1", "n2"]))
+    np.testing.assert_array_equal(model.feature_names_in_, ["speed", "lean", "brake"])
+    assert model.n_features_in_ == 3
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        from_array = model.predict(X)
+    np.testing.assert_allclose(model.predict(frame), from_array, rtol=1e-6)
+    with pytest.raises(ValueError, match="Feature names seen at fit time, yet now missing"):
+        model.predict(frame.rename(columns={"lean": "x"}))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_features_are_refused(data, bad):
+    X, Y = data
+    X = X.copy()
+    X[5, 1] = bad
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        small().fit(X, Y)
+
+
+def test_wrong_number_of_features_at_predict(data):
+    X, Y = data
+    model = small().fit(X, Y)
+    with pytest.raises(ValueError, match="X has 2 features, but PoissonSpikeRegressor is expecting 3 features"):
+        model.predict(X[:, :2])
+
+
+def test_bad_input_leaves_a_fitted_model_unchanged(data):
+    X, Y = data
+    model = small().fit(X, Y)
+    before = model.predict(X)
+    Ybad = Y.copy()
+    Ybad[3, 0] = -2
+    with pytest.raises(ValueError, match="found -2 at row 3, column 0"):
+        model.fit(X[:, :2], Ybad)
+    assert model.n_features_in_ == 3
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got 'gpu'"):
+        resolve_device("gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_cuda_without_cuda_says_so_and_suggests_cpu_or_auto(data, device):
+    X, Y = data
+    with pytest.raises(ValueError, match=r"finds no CUDA device.*Use device='cpu', or device='auto'"):
+        small(device=device).fit(X, Y)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fit_matches_cpu_and_unpickles_on_cpu(data):
+    X, Y = data
+    gpu = small(device="cuda", max_epochs=3).fit(X, Y)
+    assert gpu.net_.module_.head.linear.weight.is_cuda
+    cpu = small(device="cpu", max_epochs=3).fit(X, Y)
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"max_epochs": 0}, "max_epochs must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer or -1"),
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
+        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be a tuple of positive integers"),
+        ({"activation": "swish!"}, "activation must be one of"),
+        ({"optimizer": "adamm"}, "optimizer must be one of"),
+        ({"optimizer": "lbfgs", "weight_decay": 0.1}, "lbfgs' has no weight_decay"),
+    ],
+)
+def test_bad_parameters_are_refused_at_fit(data, params, message):
+    X, Y = data
+    with pytest.raises(ValueError, match=message):
+        small(**params).fit(X, Y)
+
+
+def test_optimizer_class_and_batch_minus_one(data):
+    X, Y = data
+    model = small(optimizer=torch.optim.SGD, batch_size=-1, lr=0.05).fit(X, Y)
+    assert model.net_.history[-1, "train_batch_count"] == 1
+    assert isinstance(model.net_.optimizer_, torch.optim.SGD)
+
+
+def test_pickle_round_trip_gives_identical_predictions(data):
+    X, Y = data
+    model = small().fit(X, Y)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+
+
+def test_n_threads_is_restored(data):
+    X, Y = data
+    before = torch.get_num_threads()
+    small(n_threads=1).fit(X, Y).predict(X)
+    assert torch.get_num_threads() == before
