@@ -194,8 +194,11 @@ def check_counts(y) -> None:
     if bad.any():
         idx = np.argwhere(bad)[0]
         where = f"row {idx[0]}" + (f", column {idx[1]}" if len(idx) > 1 else "")
+        value = y[tuple(idx)].item()
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         raise ValueError(
-            f"y must hold non-negative integer spike counts; found {y[tuple(idx)].item()!r} at {where}. "
+            f"y must hold non-negative integer spike counts; found {value!r} at {where}. "
             "Bin spike times with sklearn_costs.preprocessing.bin_spikes to get counts."
         )
 

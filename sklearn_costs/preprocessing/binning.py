@@ -80,7 +80,7 @@ def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col=
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"spike times must be finite and non-negative seconds; found {times[i]!r} at position {i} "
+            f"spike times must be finite and non-negative seconds; found {float(times[i])!r} at position {i} "
             f"(neuron {names[codes[i]]!r})"
         )
     if neurons is not None:
@@ -97,7 +97,9 @@ def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col=
     if not t_stop > t_start:
         raise ValueError(f"t_stop ({t_stop}) must be after t_start ({t_start})")
     n_bins = int(np.ceil((t_stop - t_start) / bin_width - 1e-9))
-    index = np.floor((times - t_start) / bin_width).astype(np.int64)
+    # A spike on a bin edge belongs to the bin it starts; the 1e-9 absorbs the rounding of the division
+    # (0.3 / 0.05 = 5.999999999999999), far below any spike-time precision.
+    index = np.floor((times - t_start) / bin_width + 1e-9).astype(np.int64)
     inside = (index >= 0) & (index < n_bins) & (times < t_start + n_bins * bin_width)
     n_outside = int(len(times) - inside.sum())
     if n_outside:

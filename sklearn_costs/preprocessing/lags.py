@@ -11,7 +11,8 @@ def raised_cosine_basis(n_lags, n_basis, log_scale=True):
     """Raised-cosine bumps over lags ``1..n_lags`` (Pillow et al. 2008), shape ``(n_lags, n_basis)``.
 
     With ``log_scale`` the bumps are narrow at short lags and wide at long ones, so recent history is resolved
-    finely and the distant past smoothly. The bumps sum to about 1 between the first and the last centre.
+    finely and the distant past smoothly. Neighbouring bumps overlap by half, so they sum to exactly 1 at every
+    lag.
     """
     if n_basis < 1 or n_lags < 1:
         raise ValueError("n_lags and n_basis must be at least 1")
@@ -19,7 +20,7 @@ def raised_cosine_basis(n_lags, n_basis, log_scale=True):
     warp = np.log(lags + 1.0) if log_scale else lags
     centres = np.linspace(warp[0], warp[-1], n_basis)
     width = (centres[1] - centres[0]) if n_basis > 1 else (warp[-1] - warp[0] + 1.0)
-    phase = np.clip((warp[:, None] - centres[None, :]) * np.pi / (2 * width), -np.pi, np.pi)
+    phase = np.clip((warp[:, None] - centres[None, :]) * np.pi / width, -np.pi, np.pi)
     return 0.5 * (1.0 + np.cos(phase))
 
 
