@@ -33,7 +33,7 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None):
     >>> import numpy as np
     >>> y = np.array([[0, 1], [2, 1], [4, 1]])
     >>> poisson_d2_per_target(y, np.array([[0.1, 1], [2, 1], [3.9, 1]])).round(3)
-    array([0.985,   nan])
+    array([0.963,   nan])
     """
     y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
