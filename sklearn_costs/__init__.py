@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .gaussian import GaussianUncertaintyRegressor
 from .poisson import PoissonSpikeRegressor
 
 try:
@@ -9,4 +10,4 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["PoissonSpikeRegressor", "__version__"]
+__all__ = ["GaussianUncertaintyRegressor", "PoissonSpikeRegressor", "__version__"]

@@ -74,6 +74,53 @@ def _torch_threads(n_threads):
         torch.set_num_threads(before)
 
 
+COMMON_PARAMETERS = """\
+hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
+        Widths of the hidden layers.
+    activation : {{"relu", "tanh", "logistic", "gelu", "elu", "silu", "softplus"}}, default="relu"
+    dropout : float, default=0.0
+        Dropout after each hidden layer.
+    max_epochs : int, default={max_epochs}
+    batch_size : int, default={batch_size}
+        Rows per gradient step; -1 for the whole training set.
+    lr : float, default={lr}
+        Learning rate.
+    optimizer : {{"adam", "adamw", "sgd", "rmsprop", "lbfgs"}} or torch optimizer class, default="adam"
+    weight_decay : float, default={weight_decay}
+        L2 penalty passed to the optimizer.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training rows ({split}), stop after ``n_iter_no_change``
+        epochs without a better validation loss and keep the weights of the best epoch. Skipped below
+        20 rows.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default={n_iter_no_change}
+        Epochs without improvement before stopping.
+    warm_start : bool, default=False
+        Continue training the fitted network on the next ``fit`` instead of starting afresh.
+    device : {{"cpu", "cuda", "cuda:N", "auto"}}, default="cpu"
+        Where the network trains; ``"auto"`` takes a GPU when PyTorch finds one. The data is moved to the device
+        once, and batches are cut there.
+    n_threads : int or None, default=None
+        PyTorch CPU threads during fit and predict; None leaves PyTorch's own setting. Set 1 when several fits
+        run side by side on few cores (``GridSearchCV(n_jobs=...)``), where threads would compete.
+    random_state : int, RandomState or None, default=None
+        Seeds the weights, the batches and the validation split: equal seeds give equal predictions.
+    verbose : int, default=0
+        1 prints a table of epochs, 2 adds a progress bar."""
+
+
+def fill_common_parameters(split, **defaults):
+    """Class decorator: put the shared parameter descriptions where the docstring says ``{common_parameters}``."""
+
+    def decorate(cls):
+        values = {"hidden_layer_sizes": "(64, 64)", "max_epochs": 200, "batch_size": 256, "lr": 1e-3,
+                  "weight_decay": 0.0, "n_iter_no_change": 10, "split": split, **defaults}
+        cls.__doc__ = cls.__doc__.replace("{common_parameters}", COMMON_PARAMETERS.format(**values))
+        return cls
+
+    return decorate
+
+
 def keeps_state_on_error(fit):
     """Decorate ``fit`` so that an exception (bad input, diverged training) leaves the estimator as it was."""
 

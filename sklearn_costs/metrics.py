@@ -70,3 +70,97 @@ def neg_log_likelihood_scorer(estimator, X, y):
 
 
 poisson_d2_scorer = make_scorer(poisson_d2_score)
+
+
+# ------------------------------------------------------------------------------------------ predictive uncertainty
+
+
+def interval_coverage(y_true, lower, upper):
+    """Fraction of targets inside their prediction interval ``[lower, upper]``.
+
+    Examples
+    --------
+    >>> interval_coverage([1.0, 2.0, 3.0, 4.0], [0, 0, 0, 0], [2, 2, 2, 2])
+    0.5
+    """
+    y_true = np.asarray(y_true)
+    return float(np.mean((y_true >= lower) & (y_true <= upper)))
+
+
+def mean_interval_width(lower, upper):
+    """Mean width of prediction intervals (sharpness: narrower is better at equal coverage)."""
+    return float(np.mean(np.asarray(upper) - np.asarray(lower)))
+
+
+def calibration_curve(pit, levels=None):
+    """Observed against expected frequencies of a regression model's quantiles (Kuleshov et al. 2018).
+
+    ``pit`` are the predictive CDF values at the observed targets (``estimator.predict_cdf(X, y)``). For each
+    level ``p`` the observed frequency is the fraction of ``pit <= p``; a calibrated model gives ``p``.
+
+    Returns
+    -------
+    levels, observed : ndarrays
+    """
+    pit = np.ravel(pit)
+    levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels)
+    return levels, np.array([np.mean(pit <= p) for p in levels])
+
+
+def regression_calibration_error(pit, levels=None):
+    """Expected calibration error for regression: mean ``|observed - expected|`` over the levels of
+    :func:`calibration_curve` (0 is perfect).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(regression_calibration_error(np.linspace(0, 1, 1001)), 3)  # uniform PIT: calibrated
+    0.0
+    """
+    levels, observed = calibration_curve(pit, levels)
+    return float(np.mean(np.abs(observed - levels)))
+
+
+def crps_from_samples(y_true, samples):
+    """CRPS estimated from draws of the predictive distribution, ``E|X - y| - E|X - X'| / 2``, per element.
+
+    ``samples`` has a leading axis of draws; any distribution that can be sampled is covered.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    first = np.mean(np.abs(samples - np.asarray(y_true)), axis=0)
+    half = len(samples) // 2
+    second = np.mean(np.abs(samples[:half] - samples[half : 2 * half]), axis=0)
+    return first - 0.5 * second
+
+
+def uncertainty_report(estimator, X, y, coverage=0.9, random_state=0):
+    """Every uncertainty metric of a fitted :class:`~sklearn_costs.GaussianUncertaintyRegressor` on ``(X, y)``.
+
+    Returns a dict: ``nll`` (mean negative log predictive density), ``rmse`` and ``r2`` of the mean, ``crps``
+    (closed form for a Gaussian prediction, else from 500 draws), ``coverage`` and ``width`` of the central
+    ``coverage`` interval, and ``calibration_error``.
+    """
+    from sklearn.metrics import r2_score
+
+    y = np.asarray(y, dtype=np.float64)
+    mean = estimator.predict(X)
+    lower, upper = estimator.predict_interval(X, coverage)
+    if estimator.loss_.name in ("gaussian", "mse", "beta_nll"):
+        _, std = estimator.predict(X, return_std=True)
+        crps = gaussian_crps(y, mean, std)
+    else:
+        crps = crps_from_samples(y, estimator.sample(X, n_samples=500, random_state=random_state))
+    return {
+        "nll": -estimator.score(X, y),
+        "rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
+        "r2": float(r2_score(y, mean)),
+        "crps": float(np.mean(crps)),
+        "coverage": interval_coverage(y, lower, upper),
+        "width": mean_interval_width(lower, upper),
+        "calibration_error": regression_calibration_error(estimator.predict_cdf(X, y)),
+    }
+
+
+def neg_calibration_error_scorer(estimator, X, y):
+    """Scorer: minus the regression calibration error of ``estimator`` on ``(X, y)`` (greater is better)."""
+    return -regression_calibration_error(estimator.predict_cdf(X, y))

@@ -82,3 +82,63 @@ def plot_rates(counts, predicted, *, true_rates=None, neurons=None, bin_width=No
     axes[0].legend(loc="upper right", fontsize="small", ncol=3)
     axes[-1].set_xlabel("time (s)")
     return axes
+
+
+def plot_reliability_diagram(estimator, X, y, ax=None, label=None):
+    """Observed vs expected frequency of the predictive quantiles; the diagonal is perfect calibration.
+
+    Examples
+    --------
+    >>> from sklearn_costs import GaussianUncertaintyRegressor
+    >>> from sklearn_costs.datasets import make_heteroscedastic_regression
+    >>> d = make_heteroscedastic_regression(300, random_state=0)
+    >>> model = GaussianUncertaintyRegressor(max_epochs=5, random_state=0).fit(d.X, d.y)
+    >>> ax = plot_reliability_diagram(model, d.X, d.y)
+    """
+    from .metrics import calibration_curve, regression_calibration_error
+
+    pit = estimator.predict_cdf(X, y)
+    levels, observed = calibration_curve(pit)
+    fig, ax = _axes(ax, figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+    name = label or estimator.loss_.name
+    ax.plot(levels, observed, marker="o", label=f"{name} (ECE {regression_calibration_error(pit):.3f})")
+    ax.set_xlabel("expected frequency (quantile level)")
+    ax.set_ylabel("observed frequency")
+    ax.set_title("Reliability diagram")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_std_vs_error(estimator, X, y, ax=None, true_std=None):
+    """Predicted std against the absolute error of the mean (and against the true std when known)."""
+    mean, std = estimator.predict(X, return_std=True)
+    fig, ax = _axes(ax, figsize=(4.5, 4))
+    ax.scatter(std, np.abs(np.asarray(y) - mean), s=6, alpha=0.4, label="|y - predicted mean|")
+    if true_std is not None:
+        ax.scatter(std, true_std, s=6, alpha=0.6, color="C3", label="true std")
+    top = float(np.max(std))
+    ax.plot([0, top], [0, top], color="grey", linestyle=":")
+    ax.plot([0, top], [0, 0.798 * top], color="k", linewidth=0.8, label="E|error| of a calibrated Gaussian")
+    ax.set_xlabel("predicted std")
+    ax.set_ylabel("absolute error / true std")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_prediction_bands(estimator, X, y, feature, coverage=0.9, ax=None):
+    """Targets and the predicted mean with its central ``coverage`` interval, sorted by one feature."""
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    x = np.asarray(frame[feature] if not isinstance(feature, int) else frame.iloc[:, feature], dtype=float)
+    order = np.argsort(x)
+    mean = estimator.predict(X)
+    lower, upper = estimator.predict_interval(X, coverage)
+    fig, ax = _axes(ax, figsize=(7, 3.5))
+    ax.scatter(x[order], np.asarray(y)[order], s=5, color="0.5", label="observed")
+    ax.plot(x[order], mean[order], color="C3", linewidth=1, label="predicted mean")
+    ax.fill_between(x[order], lower[order], upper[order], color="C3", alpha=0.2,
+                    label=f"{coverage:.0%} prediction interval")
+    ax.set_xlabel(str(feature))
+    ax.set_ylabel("target")
+    ax.legend(fontsize="small")
+    return ax

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from ._distribution import DistributionRegressor
+from .base import fill_common_parameters
 from .metrics import poisson_d2_per_target, poisson_d2_score
 
 
+@fill_common_parameters(split="the *last* rows, in time order: neighbouring bins are correlated, so a random "
+                        "split would be optimistic")
 class PoissonSpikeRegressor(DistributionRegressor):
     """One network predicting the spike-count rate ``lambda[i, t]`` of every neuron in each time bin.
 
@@ -23,34 +26,7 @@ class PoissonSpikeRegressor(DistributionRegressor):
     loss : str, Loss subclass or instance, default="poisson"
         A ``"counts"`` loss from the registry (``sklearn-costs losses`` lists them), or an instance such as
         ``PoissonLoss(rate_link="softplus")``.
-    hidden_layer_sizes : tuple of int, default=(64, 64)
-        Widths of the shared hidden layers; ``()`` gives a GLM.
-    activation : {"relu", "tanh", "logistic", "gelu", "elu", "silu", "softplus"}, default="relu"
-    dropout : float, default=0.0
-        Dropout after each hidden layer.
-    max_epochs : int, default=200
-    batch_size : int, default=256
-        Rows (time bins) per gradient step; -1 for the whole training set.
-    lr : float, default=1e-3
-    optimizer : {"adam", "adamw", "sgd", "rmsprop", "lbfgs"} or torch optimizer class, default="adam"
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimizer.
-    early_stopping : bool, default=True
-        Hold out the *last* ``validation_fraction`` of the bins (no shuffling: neighbouring bins are correlated)
-        and keep the epoch with the best validation loss.
-    validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit``.
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
-    n_threads : int or None, default=None
-        PyTorch CPU threads during fit and predict; None leaves PyTorch's own setting. Set 1 when several fits run
-        side by side on few cores (``GridSearchCV(n_jobs=...)``), where threads would compete.
-    random_state : int, RandomState or None, default=None
-        Seeds the weights, the batches and the validation split: equal seeds give equal predictions.
-    verbose : int, default=0
-        1 prints a table of epochs, 2 adds a progress bar.
+    {common_parameters}
 
     Attributes
     ----------

@@ -156,11 +156,22 @@ class CountLoss(DistributionLoss):
 
 
 class ContinuousLoss(DistributionLoss):
-    """A location-scale distribution of real targets."""
+    """A location-scale distribution of real targets.
+
+    Besides the torch methods, a continuous loss gives its predictive distribution as a frozen ``scipy.stats``
+    distribution, ``scipy_distribution(params)`` with NumPy parameters; sampling, quantiles (prediction
+    intervals) and the CDF (calibration) come from it.
+    """
 
     task = "continuous"
     #: Parameters multiplied by the target's scale when predictions are reported in the original units.
     scale_parameters: tuple[str, ...] = ("std",)
+
+    def scipy_distribution(self, params: dict[str, np.ndarray]):
+        raise NotImplementedError(f"the {self.name!r} loss gives no scipy distribution")
+
+    def sample(self, params, rng):
+        return self.scipy_distribution(params).rvs(random_state=rng)
 
     def rescale(self, params, loc, scale):
         """Parameters of the distribution of ``y * scale + loc`` given those of ``y`` (per target)."""

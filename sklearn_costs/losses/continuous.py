@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy import stats
 
 from .base import LOG_SQRT_2PI, ContinuousLoss, inverse_positive, positive
 from .registry import register_loss
@@ -67,8 +68,8 @@ class GaussianLoss(_LocationScaleLoss):
     def std(self, params):
         return params["std"]
 
-    def sample(self, params, rng):
-        return rng.normal(params["mean"], params["std"])
+    def scipy_distribution(self, params):
+        return stats.norm(params["mean"], params["std"])
 
 
 @register_loss
@@ -94,16 +95,16 @@ class LaplaceLoss(_LocationScaleLoss):
     def std(self, params):
         return math.sqrt(2.0) * params["scale"]
 
-    def sample(self, params, rng):
-        return rng.laplace(params["mean"], params["scale"])
+    def scipy_distribution(self, params):
+        return stats.laplace(params["mean"], params["scale"])
 
 
 @register_loss
 class StudentTLoss(_LocationScaleLoss):
     """Student-t likelihood with learned degrees of freedom (one per output) for heavy-tailed noise.
 
-    The degrees of freedom are ``2 + softplus(raw)`` so that the predictive std,
-    ``scale * sqrt(df / (df - 2))``, always exists.
+    The degrees of freedom are ``2.01 + softplus(raw)`` so that the predictive std,
+    ``scale * sqrt(df / (df - 2))``, always exists and stays finite.
 
     Parameters
     ----------
@@ -120,7 +121,7 @@ class StudentTLoss(_LocationScaleLoss):
 
     def link(self, raw):
         params = super().link(raw)
-        params["df"] = 2.0 + positive(raw[..., 2], "softplus")
+        params["df"] = positive(raw[..., 2], "softplus", floor=2.01)
         return params
 
     def nll(self, params, y):
@@ -138,8 +139,8 @@ class StudentTLoss(_LocationScaleLoss):
         df = params["df"]
         return params["scale"] * torch.sqrt(df / (df - 2))
 
-    def sample(self, params, rng):
-        return params["mean"] + params["scale"] * rng.standard_t(params["df"])
+    def scipy_distribution(self, params):
+        return stats.t(params["df"], params["mean"], params["scale"])
 
     def init_raw(self, y):
         base = super().init_raw(y)
@@ -175,7 +176,7 @@ class BetaNLLLoss(GaussianLoss):
 
 
 @register_loss
-class SquaredErrorLoss(ContinuousLoss):
+class SquaredErrorLoss(GaussianLoss):
     """Homoscedastic baseline: the mean is trained by least squares, the std is one constant per output.
 
     After training the std is set to the root mean squared residual on the training data (the maximum-likelihood
@@ -188,7 +189,6 @@ class SquaredErrorLoss(ContinuousLoss):
     """
 
     name = "mse"
-    parameter_names = ("mean", "std")
     shared_parameters = ("std",)
 
     def __init__(self, min_std=1e-4):
@@ -199,18 +199,6 @@ class SquaredErrorLoss(ContinuousLoss):
 
     def training_loss(self, params, y):
         return 0.5 * (y - params["mean"]) ** 2
-
-    def nll(self, params, y):
-        return _gaussian_nll(params["mean"], params["std"], y)
-
-    def mean(self, params):
-        return params["mean"]
-
-    def std(self, params):
-        return params["std"]
-
-    def sample(self, params, rng):
-        return rng.normal(params["mean"], params["std"])
 
     def fit_shared(self, params, y):
         rms = torch.sqrt(((y - params["mean"]) ** 2).mean(0)).clamp_min(1e-6)
