@@ -28,7 +28,8 @@ def test_losses_for_one_task(capsys):
 
 
 def test_losses_shows_plugins_and_broken_ones(fake_distribution, capsys):
-    fake_distribution("fake-good", "fakeplugin_cli_good", GOOD_PLUGIN, {"renamed_poisson": "fakeplugin_cli_good:Renamed"})
+    fake_distribution("fake-good", "fakeplugin_cli_good", GOOD_PLUGIN,
+                      {"renamed_poisson": "fakeplugin_cli_good:Renamed"})
     fake_distribution("fake-broken", "fakeplugin_cli_broken", "raise RuntimeError('boom')\n",
                       {"shiny": "fakeplugin_cli_broken:Shiny"})
     main(["losses"])
