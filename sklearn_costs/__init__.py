@@ -4,10 +4,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .gaussian import GaussianUncertaintyRegressor
 from .poisson import PoissonSpikeRegressor
+from .triplet import TripletEmbedder
 
 try:
     __version__ = version("sklearn-costs")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["GaussianUncertaintyRegressor", "PoissonSpikeRegressor", "__version__"]
+__all__ = ["GaussianUncertaintyRegressor", "PoissonSpikeRegressor", "TripletEmbedder", "__version__"]

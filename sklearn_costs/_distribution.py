@@ -80,7 +80,8 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         return params
 
     def _shape(self, a):
-        a = a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+        """NumPy float64 (as scikit-learn regressors return), 1-D when ``y`` was."""
+        a = a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a, dtype=np.float64)
         return a[:, 0] if self._y_is_1d else a
 
     def predict(self, X):

@@ -70,10 +70,12 @@ class SliceLoader:
 
 
 class ValidationSplit:
-    """skorch ``train_split``: hold out ``fraction`` of the rows, at random (seeded) or as the last rows.
+    """skorch ``train_split``: hold out ``fraction`` of the rows, at random (seeded), as the last rows, or by label.
 
     ``"tail"`` keeps time order: for autocorrelated series (spike counts in consecutive bins) a random split would
-    put each validation bin between two training neighbours and make early stopping optimistic.
+    put each validation bin between two training neighbours and make early stopping optimistic. ``"groups"`` holds
+    out whole labels (identities, at least two), so that early stopping measures what an embedding does for people
+    it never saw; with fewer than four identities it falls back to random rows.
     """
 
     def __init__(self, fraction, how="random", seed=0):
@@ -84,10 +86,20 @@ class ValidationSplit:
     def __call__(self, dataset, y=None, **kwargs):
         n = len(dataset)
         n_valid = min(max(1, int(round(self.fraction * n))), n - 1)
+        generator = torch.Generator().manual_seed(int(self.seed))
+        if self.how == "groups":
+            labels = dataset.y.cpu()
+            groups = torch.unique(labels)
+            if len(groups) >= 4:
+                n_groups = min(max(2, int(round(self.fraction * len(groups)))), len(groups) - 2)
+                held = groups[torch.randperm(len(groups), generator=generator)[:n_groups]]
+                valid = torch.isin(labels, held)
+                index = torch.cat([torch.nonzero(~valid)[:, 0], torch.nonzero(valid)[:, 0]]).to(dataset.X.device)
+                return dataset.subset(index[: int((~valid).sum())]), dataset.subset(index[int((~valid).sum()) :])
         if self.how == "tail":
             index = torch.arange(n)
         else:
-            index = torch.randperm(n, generator=torch.Generator().manual_seed(int(self.seed)))
+            index = torch.randperm(n, generator=generator)
         index = index.to(dataset.X.device)
         return dataset.subset(index[: n - n_valid]), dataset.subset(index[n - n_valid :])
 
@@ -125,3 +137,41 @@ class CostNet(NeuralNet):
         if isinstance(X, TensorDataset):
             return X
         return TensorDataset(X, y)
+
+
+class IdentityBatchLoader(SliceLoader):
+    """Batches of ``P`` identities x ``K`` images each (P = batch_size // K), so that every batch holds positives
+    and negatives to mine. Each epoch visits every image once: identities are shuffled, each identity's images are
+    shuffled and cut into groups of ``K`` (the last group may be smaller; an identity with one image still serves
+    as a negative), and batches take groups of ``P`` different identities.
+    """
+
+    def __init__(self, dataset, batch_size=128, shuffle=True, seed=None, images_per_identity=4):
+        super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed)
+        self.images_per_identity = images_per_identity
+        labels = dataset.y.cpu().numpy()
+        self._members = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+
+    def __len__(self):
+        return len(self._batches())
+
+    def _batches(self):
+        k = self.images_per_identity
+        p = max(2, self.batch_size // k)
+        rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=self.generator)))
+        queues = []
+        for members in self._members:
+            members = rng.permutation(members) if self.shuffle else members
+            queues.append([members[i : i + k] for i in range(0, len(members), k)])
+        batches = []
+        while any(queues):
+            order = [i for i in (rng.permutation(len(queues)) if self.shuffle else range(len(queues))) if queues[i]]
+            for start in range(0, len(order), p):
+                batches.append(np.concatenate([queues[i].pop(0) for i in order[start : start + p]]))
+        return batches
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        for index in self._batches():
+            index = torch.as_tensor(index, device=X.device)
+            yield X[index], y[index]

@@ -81,8 +81,9 @@ hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
     dropout : float, default=0.0
         Dropout after each hidden layer.
     max_epochs : int, default={max_epochs}
-    batch_size : int, default={batch_size}
-        Rows per gradient step; -1 for the whole training set.
+    batch_size : int or "auto", default="auto"
+        Rows per gradient step; -1 for the whole training set. ``"auto"`` takes ``n_rows // 50`` clipped to
+        [16, 256]: small data sets get the many small steps they need within an epoch, large ones big batches.
     lr : float, default={lr}
         Learning rate.
     optimizer : {{"adam", "adamw", "sgd", "rmsprop", "lbfgs"}} or torch optimizer class, default="adam"
@@ -113,7 +114,7 @@ def fill_common_parameters(split, **defaults):
     """Class decorator: put the shared parameter descriptions where the docstring says ``{common_parameters}``."""
 
     def decorate(cls):
-        values = {"hidden_layer_sizes": "(64, 64)", "max_epochs": 200, "batch_size": 256, "lr": 1e-3,
+        values = {"hidden_layer_sizes": "(64, 64)", "max_epochs": 200, "lr": 1e-3,
                   "weight_decay": 0.0, "n_iter_no_change": 10, "split": split, **defaults}
         cls.__doc__ = cls.__doc__.replace("{common_parameters}", COMMON_PARAMETERS.format(**values))
         return cls
@@ -156,7 +157,7 @@ class NeuralCostEstimator(BaseEstimator):
         activation="relu",
         dropout=0.0,
         max_epochs=200,
-        batch_size=256,
+        batch_size="auto",
         lr=1e-3,
         optimizer="adam",
         weight_decay=0.0,
@@ -207,8 +208,12 @@ class NeuralCostEstimator(BaseEstimator):
     def _check_params(self):
         if not isinstance(self.max_epochs, numbers.Integral) or self.max_epochs < 1:
             raise ValueError(f"max_epochs must be a positive integer; got {self.max_epochs!r}")
-        if not (isinstance(self.batch_size, numbers.Integral) and (self.batch_size >= 1 or self.batch_size == -1)):
-            raise ValueError(f"batch_size must be a positive integer or -1 (whole data); got {self.batch_size!r}")
+        if self.batch_size != "auto" and not (
+            isinstance(self.batch_size, numbers.Integral) and (self.batch_size >= 1 or self.batch_size == -1)
+        ):
+            raise ValueError(
+                f"batch_size must be a positive integer, -1 (whole data) or 'auto'; got {self.batch_size!r}"
+            )
         if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
             raise ValueError(f"lr must be a positive number; got {self.lr!r}")
         if not (0.0 < self.validation_fraction < 1.0):
@@ -301,7 +306,7 @@ class NeuralCostEstimator(BaseEstimator):
             optimizer=optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=self._batch_size(n_rows),
             train_split=train_split,
             callbacks=callbacks,
             device=device,
@@ -311,6 +316,11 @@ class NeuralCostEstimator(BaseEstimator):
             **self._iterator_train(),
             **optimizer_kwargs,
         )
+
+    def _batch_size(self, n_rows):
+        if self.batch_size == "auto":
+            return int(np.clip(n_rows // 50, 16, 256))
+        return self.batch_size
 
     def _sink(self, message):
         if self.verbose:

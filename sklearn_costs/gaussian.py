@@ -8,8 +8,8 @@ from ._distribution import DistributionRegressor
 from .base import fill_common_parameters
 
 
-@fill_common_parameters(split="drawn at random with ``random_state``", max_epochs=1000, n_iter_no_change=30,
-                        batch_size=128)
+@fill_common_parameters(split="drawn at random with ``random_state``", max_epochs=1000, n_iter_no_change=50,
+                        lr=3e-3)
 class GaussianUncertaintyRegressor(DistributionRegressor):
     """A network that predicts the mean ``mu(x)`` *and* the standard deviation ``sigma(x)`` of the target.
 
@@ -86,13 +86,13 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         activation="relu",
         dropout=0.0,
         max_epochs=1000,
-        batch_size=128,
-        lr=1e-3,
+        batch_size="auto",
+        lr=3e-3,
         optimizer="adam",
         weight_decay=0.0,
         early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=30,
+        n_iter_no_change=50,
         warm_start=False,
         device="cpu",
         n_threads=None,
@@ -165,6 +165,12 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         dist = self._scipy(X)
         y = self._check_y(y, len(dist.mean()))
         return self._shape(dist.cdf(y))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # score() is a log density, not an R2: sklearn's "score > 0.5" sanity threshold does not apply to it.
+        tags.regressor_tags.poor_score = True
+        return tags
 
     def score(self, X, y, sample_weight=None):
         """Mean log predictive density of ``y`` (nats per target value, in the units of ``y``; higher is better).

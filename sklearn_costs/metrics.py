@@ -164,3 +164,50 @@ def uncertainty_report(estimator, X, y, coverage=0.9, random_state=0):
 def neg_calibration_error_scorer(estimator, X, y):
     """Scorer: minus the regression calibration error of ``estimator`` on ``(X, y)`` (greater is better)."""
     return -regression_calibration_error(estimator.predict_cdf(X, y))
+
+
+# ----------------------------------------------------------------------------------------------------- retrieval
+
+
+def recall_at_1(embeddings, labels):
+    """Leave-one-out 1-NN accuracy: the fraction of samples whose nearest other sample (Euclidean) shares its label.
+
+    Samples whose label occurs only once cannot be matched and are left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> recall_at_1(np.array([[0.0], [0.1], [5.0], [5.2], [9.0]]), np.array([0, 0, 1, 1, 2]))
+    1.0
+    """
+    from scipy.spatial.distance import cdist
+
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    dist = cdist(embeddings, embeddings, "sqeuclidean")
+    np.fill_diagonal(dist, np.inf)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    matchable = counts[inverse] > 1
+    if not matchable.any():
+        raise ValueError("recall@1 needs at least one label that occurs twice")
+    hit = labels[np.argmin(dist, axis=1)] == labels
+    return float(hit[matchable].mean())
+
+
+def one_shot_accuracy(embeddings, labels, n_trials=20, random_state=0):
+    """N-way one-shot accuracy: per trial one random sample of each label is enrolled, the others are classified by
+    their nearest enrolled sample; the mean accuracy over ``n_trials`` random enrolments.
+    """
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(random_state)
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    scores = []
+    for _ in range(n_trials):
+        enrolled = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
+        queries = np.setdiff1d(np.arange(len(labels)), enrolled)
+        nearest = np.argmin(cdist(embeddings[queries], embeddings[enrolled], "sqeuclidean"), axis=1)
+        scores.append(np.mean(classes[nearest] == labels[queries]))
+    return float(np.mean(scores))

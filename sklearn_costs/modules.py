@@ -133,3 +133,29 @@ class SmallCNN(nn.Module):
     def forward(self, x):
         h = self.features(x).mean(dim=(2, 3))
         return self.out(self.dropout(h))
+
+
+class ImageAugment(nn.Module):
+    """Random shifts (up to ``max_shift`` of the size, zero padded) and horizontal flips, in training mode only."""
+
+    def __init__(self, max_shift: float = 0.1, flip: bool = True):
+        super().__init__()
+        self.max_shift = max_shift
+        self.flip = flip
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        n, _, h, w = x.shape
+        if self.flip:
+            flipped = torch.rand(n, device=x.device) < 0.5
+            x = torch.where(flipped[:, None, None, None], x.flip(3), x)
+        dy, dx = max(1, int(round(self.max_shift * h))), max(1, int(round(self.max_shift * w)))
+        padded = nn.functional.pad(x, (dx, dx, dy, dy))
+        oy = torch.randint(0, 2 * dy + 1, (n,), device=x.device)
+        ox = torch.randint(0, 2 * dx + 1, (n,), device=x.device)
+        rows = (oy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=x.device)[None, :])[:, None, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None, None]
+        channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        return padded[batch, channel, rows, cols]

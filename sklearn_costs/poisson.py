@@ -70,7 +70,7 @@ class PoissonSpikeRegressor(DistributionRegressor):
         activation="relu",
         dropout=0.0,
         max_epochs=200,
-        batch_size=256,
+        batch_size="auto",
         lr=1e-3,
         optimizer="adam",
         weight_decay=0.0,

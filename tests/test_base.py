@@ -204,7 +204,7 @@ def test_cuda_fit_matches_cpu_and_unpickles_on_cpu(data):
     "params, message",
     [
         ({"max_epochs": 0}, "max_epochs must be a positive integer"),
-        ({"batch_size": 0}, "batch_size must be a positive integer or -1"),
+        ({"batch_size": 0}, r"batch_size must be a positive integer, -1 \(whole data\) or .auto."),
         ({"lr": -1.0}, "lr must be a positive number"),
         ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be a tuple of positive integers"),

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_costs import PoissonSpikeRegressor
+from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 
 # sklearn's checks draw continuous targets (e.g. y = X[:, 0] * 3 + noise); a spike-count model refuses any y that
 # is not a non-negative integer count, by design ("y must hold non-negative integer spike counts ..."). Each check
@@ -23,14 +23,24 @@ _CONTINUOUS_TARGET_CHECKS = {
 }
 
 
+# The networks compute in float32, and BLAS sums a matrix product in blocks that depend on the number of rows:
+# predicting a subset can differ from predicting everything in the 7th significant digit (seen: 2e-7 relative),
+# above this check's rtol=1e-7.
+_FLOAT32_CHECKS = {"check_methods_subset_invariance": "float32 network: results differ by ~1e-7 with batch size"}
+
+
 def _expected_failures(estimator):
     if isinstance(estimator, PoissonSpikeRegressor):
-        return _CONTINUOUS_TARGET_CHECKS
-    return {}
+        return {**_CONTINUOUS_TARGET_CHECKS, **_FLOAT32_CHECKS}
+    return _FLOAT32_CHECKS
 
 
 @parametrize_with_checks(
-    [PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0)],
+    [
+        PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0),
+        GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), max_epochs=30, lr=1e-2, random_state=0),
+        TripletEmbedder(hidden_layer_sizes=(16,), embedding_dim=4, max_epochs=5, random_state=0),
+    ],
     expected_failed_checks=_expected_failures,
 )
 def test_sklearn_compatible_estimator(estimator, check):

@@ -135,7 +135,7 @@ def make_heteroscedastic_regression(n_samples=1000, n_features=4, *, noise="gaus
     rng = check_random_state(random_state)
     X = rng.uniform(-2, 2, size=(n_samples, n_features))
     mean = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.3 * X[:, 0] * X[:, 1]
-    std = 0.05 + 0.4 * (1 + np.sin(3 * X[:, 0])) / 2 * (1 + np.abs(X[:, 2]))
+    std = 0.05 + 0.2 * (1 + np.sin(3 * X[:, 0])) * (1 + np.abs(X[:, 2]))
     if noise == "gaussian":
         eps = rng.normal(size=n_samples)
     elif noise == "student_t":

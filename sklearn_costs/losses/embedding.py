@@ -20,7 +20,9 @@ from .registry import register_loss
 def squared_euclidean(x: torch.Tensor) -> torch.Tensor:
     """Pairwise squared Euclidean distances ``||x_i - x_j||^2`` of the rows of ``x``."""
     sq = (x * x).sum(1)
-    return (sq[:, None] + sq[None, :] - 2.0 * x @ x.T).clamp_min(0.0)
+    dist = (sq[:, None] + sq[None, :] - 2.0 * x @ x.T).clamp_min(0.0)
+    eye = torch.eye(len(x), dtype=torch.bool, device=x.device)
+    return dist.masked_fill(eye, 0.0)  # exactly 0 to itself, whatever the rounding of the expansion
 
 
 def euclidean(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,156 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+
+from sklearn_costs import TripletEmbedder
+from sklearn_costs._training import IdentityBatchLoader, TensorDataset
+from sklearn_costs.losses import ContrastiveLoss
+from sklearn_costs.metrics import one_shot_accuracy, recall_at_1
+from sklearn_costs.modules import ImageAugment, SmallCNN
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    return d.images.astype(np.float32), d.target
+
+
+def quick(**kw):
+    kw.setdefault("max_epochs", 8)
+    kw.setdefault("random_state", 0)
+    kw.setdefault("embedding_dim", 16)
+    return TripletEmbedder(**kw)
+
+
+def test_images_pick_the_cnn_and_tables_the_mlp(digits):
+    images, labels = digits
+    on_images = quick(max_epochs=2).fit(images[:300], labels[:300])
+    assert any(isinstance(m, SmallCNN) for m in on_images.net_.module_.modules())
+    assert on_images.input_shape_ == (1, 8, 8) and on_images.n_features_in_ == 64
+    flat = images[:300].reshape(300, -1)
+    on_rows = quick(max_epochs=2).fit(flat, labels[:300])
+    assert not any(isinstance(m, SmallCNN) for m in on_rows.net_.module_.modules())
+    with_shape = quick(max_epochs=2, image_shape=(8, 8)).fit(flat, labels[:300])
+    assert any(isinstance(m, SmallCNN) for m in with_shape.net_.module_.modules())
+    four_d = quick(max_epochs=2).fit(images[:300, None], labels[:300])
+    np.testing.assert_allclose(four_d.transform(images[:5, None]), on_images.transform(images[:5]), rtol=1e-5)
+
+
+def test_embedding_separates_identities_it_was_trained_on(digits):
+    images, labels = digits
+    model = quick(module="mlp", max_epochs=30).fit(images[:1200], labels[:1200])
+    emb = model.transform(images[1200:])
+    assert emb.shape == (597, 16)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)  # L2-normalised
+    assert model.score(images[1200:], labels[1200:]) > 0.9
+    assert model.score(images[1200:], labels[1200:]) == pytest.approx(recall_at_1(emb, labels[1200:]))
+
+
+def test_one_shot_pipeline_with_knn(digits):
+    images, labels = digits
+    train = labels < 6
+    pipe = make_pipeline(quick(module="mlp", max_epochs=20), KNeighborsClassifier(1))
+    pipe.fit(images[train], labels[train])
+    # one-shot on new identities: enrol one image of each unseen class, recognise the rest
+    new = np.flatnonzero(~train)
+    enrolled = np.array([new[labels[new] == c][0] for c in range(6, 10)])
+    queries = np.setdiff1d(new, enrolled)
+    knn = KNeighborsClassifier(1).fit(pipe[0].transform(images[enrolled]), labels[enrolled])
+    accuracy = knn.score(pipe[0].transform(images[queries]), labels[queries])
+    assert accuracy > 0.4  # 4-way, chance 0.25
+    assert one_shot_accuracy(pipe[0].transform(images[new]), labels[new], n_trials=5) > 0.4
+
+
+def test_set_output_pandas_names_the_embedding(digits):
+    images, labels = digits
+    model = quick(max_epochs=2, module="mlp").set_output(transform="pandas")
+    frame = pd.DataFrame(images[:200].reshape(200, -1), columns=[f"px{i}" for i in range(64)])
+    out = model.fit(frame, labels[:200]).transform(frame)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == [f"embedding{i}" for i in range(16)]
+    np.testing.assert_array_equal(model.feature_names_in_, frame.columns)
+
+
+def test_custom_module_and_augmentation(digits):
+    images, labels = digits
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8))
+    model = quick(module=net, max_epochs=3).fit(images[:300], labels[:300])
+    assert model.transform(images[:4]).shape == (4, 8)
+    assert net[1].weight.grad is None  # the user's module is copied, not trained in place
+    augmented = quick(augment=True, max_epochs=2).fit(images[:300], labels[:300])
+    assert any(isinstance(m, ImageAugment) for m in augmented.net_.module_.modules())
+    aug = ImageAugment()
+    x = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 1, 8, 8)
+    aug.eval()
+    assert torch.equal(aug(x), x)  # no augmentation at prediction time
+    aug.train()
+    torch.manual_seed(0)
+    assert aug(x).shape == x.shape and not torch.equal(aug(x), x)
+
+
+def test_identities_with_one_image_are_handled(digits):
+    images, labels = digits
+    X = np.concatenate([images[:200], images[-3:]])
+    y = np.concatenate([labels[:200], [100, 101, 102]])  # three identities seen once
+    model = quick(max_epochs=3, module="mlp").fit(X, y)
+    assert np.isfinite(model.history_["train_loss"]).all()
+
+
+def test_identity_batches_hold_p_identities_of_k_images():
+    labels = torch.tensor(np.repeat(np.arange(10), 6))
+    loader = IdentityBatchLoader(TensorDataset(torch.zeros(60, 2), labels), batch_size=16, seed=0,
+                                 images_per_identity=4)
+    batches = [y.numpy() for _, y in loader]
+    assert sum(len(b) for b in batches) == 60
+    seen = np.sort(np.concatenate(batches))
+    np.testing.assert_array_equal(seen, np.sort(labels.numpy()))
+    first = batches[0]
+    assert len(np.unique(first)) == 4 and all(np.sum(first == c) == 4 for c in np.unique(first))
+
+
+def test_grid_search_over_losses_and_margins(digits):
+    images, labels = digits
+    search = GridSearchCV(quick(module="mlp", max_epochs=5),
+                          {"loss": ["triplet", ContrastiveLoss(margin=1.0)], "margin": [0.1, 0.5]}, cv=2)
+    search.fit(images[:400].reshape(400, -1), labels[:400])
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (None, "requires y to be passed"),
+        (np.zeros(50), "at least two identities"),
+        (np.array([0, 1] * 24 + [None, 1], dtype=object), "missing identity labels \\(first at row 48\\)"),
+        (np.array([0.0, 1.0] * 24 + [np.nan, 1.0]), "missing identity labels \\(first at row 48\\)"),
+    ],
+)
+def test_bad_labels_are_refused(digits, y, message):
+    images, _ = digits
+    with pytest.raises(ValueError, match=message):
+        quick().fit(images[:50], y)
+
+
+def test_wrong_image_shape_names_the_expected_shape(digits):
+    images, labels = digits
+    model = quick(max_epochs=1).fit(images[:100], labels[:100])
+    with pytest.raises(ValueError, match=r"images of shape \(9, 9\) were given.*fitted on images of shape "
+                                         r"\(1, 8, 8\)"):
+        model.transform(np.zeros((2, 9, 9)))
+    with pytest.raises(ValueError, match="image_shape=\\(7, 7\\) does not fit rows of 64 values"):
+        quick(image_shape=(7, 7)).fit(images[:100].reshape(100, -1), labels[:100])
+
+
+def test_pickle_and_reproducibility(digits):
+    images, labels = digits
+    a = quick(max_epochs=2).fit(images[:200], labels[:200])
+    b = quick(max_epochs=2).fit(images[:200], labels[:200])
+    np.testing.assert_array_equal(a.transform(images[:20]), b.transform(images[:20]))
+    again = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(again.transform(images[:20]), a.transform(images[:20]))
