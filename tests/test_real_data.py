@@ -1,0 +1,73 @@
+"""Checks on the real benchmark data (../shared/data): skipped, with the reason, where it is absent."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import PoissonRegressor
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
+from sklearn_costs.datasets import load_faces, load_stevenson_m1, load_uci
+from sklearn_costs.metrics import one_shot_accuracy, poisson_d2_per_target
+from sklearn_costs.preprocessing import bin_spikes
+
+from .conftest import real_data_or_skip
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def m1():
+    real_data_or_skip()
+    return load_stevenson_m1()
+
+
+def test_spike_times_rebuilt_from_real_counts_bin_back_exactly(m1):
+    counts = m1.counts.to_numpy()
+    rng = np.random.default_rng(0)
+    t0, width = 0.0, 0.05
+    bins, neurons = np.nonzero(counts)
+    repeats = counts[bins, neurons]
+    bins, neurons = np.repeat(bins, repeats), np.repeat(neurons, repeats)
+    times = t0 + width * (bins + rng.uniform(0.0, 1.0 - 1e-6, size=len(bins)))  # uniform inside each bin
+    order = rng.permutation(len(times))  # and unsorted
+    spikes = {f"n{i:03d}": times[order][neurons[order] == i] for i in range(counts.shape[1])}
+    rebuilt = bin_spikes(spikes, width, t0, t0 + width * len(counts), neurons=list(m1.counts.columns))
+    np.testing.assert_array_equal(rebuilt.to_numpy(), counts)
+
+
+def test_one_network_beats_per_neuron_glms_on_m1(m1):
+    X = m1.kinematics.to_numpy()
+    Y = m1.counts.to_numpy()[:, :24]
+    train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
+    net = PoissonSpikeRegressor(hidden_layer_sizes=(256, 256), lr=3e-3, random_state=0).fit(X[train], Y[train])
+    d2_net = poisson_d2_per_target(Y[test], net.predict(X[test]), Y[train].mean(0))
+    scaler = StandardScaler().fit(X[train])
+    glm = np.column_stack([PoissonRegressor(alpha=0).fit(scaler.transform(X[train]), Y[train, j])
+                           .predict(scaler.transform(X[test])) for j in range(Y.shape[1])])
+    d2_glm = poisson_d2_per_target(Y[test], glm, Y[train].mean(0))
+    assert np.nanmean(d2_net) > np.nanmean(d2_glm) + 0.02
+
+
+def test_uncertainty_on_a_uci_split_beats_the_constant_std_baseline():
+    real_data_or_skip()
+    data = load_uci("yacht")
+    assert data.X.shape == (308, 6) and len(data.splits) == 20
+    train, test = data.splits[0]
+    assert len(train) == 277 and len(np.intersect1d(train, test)) == 0
+    hetero = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
+    homo = GaussianUncertaintyRegressor("mse", random_state=0).fit(data.X[train], data.y[train])
+    assert hetero.score(data.X[test], data.y[test]) > homo.score(data.X[test], data.y[test])
+
+
+def test_faces_of_people_never_seen_are_recognised_from_one_photo():
+    real_data_or_skip()
+    faces = load_faces("olivetti")
+    assert faces.images.shape == (400, 64, 64) and faces.images.dtype == np.uint8
+    X = faces.images.astype(np.float32) / 255.0
+    test_people = np.random.default_rng(0).permutation(40)[:10]
+    new = np.isin(faces.target, test_people)
+    model = TripletEmbedder(module="mlp", hidden_layer_sizes=(256,), random_state=0).fit(X[~new], faces.target[~new])
+    emb = model.transform(X[new])
+    assert model.score(X[new], faces.target[new]) > 0.85  # recall@1 among unseen people
+    assert one_shot_accuracy(emb, faces.target[new]) > 0.55  # 10-way, chance 0.1
