@@ -58,12 +58,11 @@ def make_motorcycle_spikes(
 
     Returns
     -------
-    Bunch with
-        spikes : DataFrame with columns ``neuron`` (``"n00"``, ...) and ``time`` (seconds), one row per spike.
-        covariates : DataFrame indexed by ``time`` (seconds), one column per covariate.
-        expected_counts : DataFrame indexed by ``bin_start``: the true mean count of each neuron in each bin given
-            the covariates (averaged over the gain), the best any model of the covariates can predict.
-        bin_width : float
+    data : Bunch
+        ``spikes``: DataFrame with columns ``neuron`` (``"n00"``, ...) and ``time`` (seconds), one row per spike;
+        ``covariates``: DataFrame indexed by ``time`` (seconds), one column per covariate; ``expected_counts``:
+        DataFrame indexed by ``bin_start``, the true mean count of each neuron in each bin given the covariates
+        (averaged over the gain), the best any model of the covariates can predict; ``bin_width``.
 
     Examples
     --------
@@ -122,7 +121,8 @@ def make_heteroscedastic_regression(n_samples=1000, n_features=4, *, noise="gaus
 
     Returns
     -------
-    Bunch with ``X`` (DataFrame), ``y`` (Series), ``true_std`` (ndarray), ``true_mean`` (ndarray).
+    data : Bunch
+        ``X`` (DataFrame), ``y`` (Series), ``true_std`` (ndarray), ``true_mean`` (ndarray).
 
     Examples
     --------
