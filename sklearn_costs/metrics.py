@@ -114,8 +114,11 @@ def regression_calibration_error(pit, levels=None):
     Examples
     --------
     >>> import numpy as np
-    >>> round(regression_calibration_error(np.linspace(0, 1, 1001)), 3)  # uniform PIT: calibrated
+    >>> pit = (np.arange(1000) + 0.5) / 1000  # uniform: calibrated
+    >>> round(regression_calibration_error(pit), 3)
     0.0
+    >>> round(regression_calibration_error(pit**2), 3)  # predictive CDF too high: miscalibrated
+    0.173
     """
     levels, observed = calibration_curve(pit, levels)
     return float(np.mean(np.abs(observed - levels)))

@@ -154,7 +154,9 @@ class ZeroInflatedPoissonLoss(CountLoss):
         return -torch.where(y == 0, log_p0, log_pk)
 
     def mean(self, params):
-        return (1 - params["zero_probability"]) * params["rate"]
+        # (1 - pi) * lambda in log space: 1 - sigmoid(logit) rounds to 0 in float32 for logit > 17
+        log_mean = params["log_rate"] - F.softplus(params["zero_logit"])
+        return torch.exp(log_mean).clamp_min(torch.finfo(log_mean.dtype).tiny)
 
     def std(self, params):
         pi, rate = params["zero_probability"], params["rate"]
