@@ -101,6 +101,9 @@ def main(argv=None):
             {
                 "method": name,
                 "mean D2": np.nanmean(per_neuron_d2),
+                # a single near-silent neuron predicted at ~1e-300 can drag a plain mean to -1e21
+                "mean D2 (each >= -1)": np.nanmean(np.maximum(per_neuron_d2, -1.0)),
+                "neurons D2 < -1": int(np.sum(per_neuron_d2 < -1)),
                 "median D2": np.nanmedian(per_neuron_d2),
                 "neuron 1 D2": per_neuron_d2[1],
                 "scorable neurons": int(np.isfinite(per_neuron_d2).sum()),
