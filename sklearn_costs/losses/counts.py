@@ -171,7 +171,7 @@ class ZeroInflatedPoissonLoss(CountLoss):
 
 
 @register_loss
-class SquaredErrorCountLoss(CountLoss):
+class SquaredErrorCountLoss(PoissonLoss):
     """Least-squares baseline on counts: training minimises ``(k - mu)**2 / 2``.
 
     The mean goes through a softplus so that it stays a valid (positive) rate. Likelihoods, samples and the std are
@@ -180,26 +180,10 @@ class SquaredErrorCountLoss(CountLoss):
     """
 
     name = "mse"
-    parameter_names = ("rate",)
+    rate_link = "softplus"
 
-    def link(self, raw):
-        rate = positive(raw[..., 0], "softplus")
-        return {"rate": rate, "log_rate": torch.log(rate)}
+    def __init__(self):
+        pass
 
     def training_loss(self, params, y):
         return 0.5 * (y - params["rate"]) ** 2
-
-    def nll(self, params, y):
-        return _poisson_nll(params["rate"], params["log_rate"], y)
-
-    def mean(self, params):
-        return params["rate"]
-
-    def std(self, params):
-        return torch.sqrt(params["rate"])
-
-    def sample(self, params, rng):
-        return rng.poisson(params["rate"])
-
-    def init_raw(self, y):
-        return _raw_rate(y.mean(0), "softplus")[:, None]
