@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import numbers
 from contextlib import contextmanager
 
@@ -120,6 +121,14 @@ def fill_common_parameters(split, **defaults):
         return cls
 
     return decorate
+
+
+def shared_arguments(arguments: dict) -> dict:
+    """The arguments of :class:`NeuralCostEstimator`'s constructor, picked from a subclass constructor's
+    ``locals()``: each estimator lists every parameter in its own signature (as scikit-learn requires) and hands
+    the shared ones to the base in one line."""
+    names = list(inspect.signature(NeuralCostEstimator.__init__).parameters)[1:]
+    return {name: arguments[name] for name in names}
 
 
 def keeps_state_on_error(fit):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._distribution import DistributionRegressor
-from .base import fill_common_parameters
+from .base import fill_common_parameters, shared_arguments
 
 
 @fill_common_parameters(split="drawn at random with ``random_state``", max_epochs=1000, n_iter_no_change=50,
@@ -101,25 +101,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     ):
         self.std_link = std_link
         self.min_std = min_std
-        super().__init__(
-            loss,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-            device=device,
-            n_threads=n_threads,
-            random_state=random_state,
-            verbose=verbose,
-        )
+        super().__init__(**shared_arguments(locals()))
 
     def _loss_defaults(self):
         return {"std_link": self.std_link, "min_std": self.min_std}

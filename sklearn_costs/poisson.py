@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._distribution import DistributionRegressor
-from .base import fill_common_parameters
+from .base import fill_common_parameters, shared_arguments
 from .metrics import poisson_d2_per_target, poisson_d2_score
 
 
@@ -83,25 +83,7 @@ class PoissonSpikeRegressor(DistributionRegressor):
         random_state=None,
         verbose=0,
     ):
-        super().__init__(
-            loss,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-            device=device,
-            n_threads=n_threads,
-            random_state=random_state,
-            verbose=verbose,
-        )
+        super().__init__(**shared_arguments(locals()))
 
     def score(self, X, y, sample_weight=None):
         """Mean over neurons of D2, the fraction of Poisson deviance explained by the predicted rates.

@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._training import IdentityBatchLoader
-from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error
+from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
 from .modules import EmbeddingNetwork, ImageAugment, SmallCNN, Standardize, mlp
 
 
@@ -134,25 +134,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         self.augment = augment
         self.images_per_identity = images_per_identity
         self.cnn_width = cnn_width
-        super().__init__(
-            loss,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-            device=device,
-            n_threads=n_threads,
-            random_state=random_state,
-            verbose=verbose,
-        )
+        super().__init__(**shared_arguments(locals()))
 
     def _loss_defaults(self):
         return {"margin": self.margin, "miner": self.miner}
