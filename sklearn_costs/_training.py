@@ -93,9 +93,8 @@ class ValidationSplit:
             if len(groups) >= 4:
                 n_groups = min(max(2, int(round(self.fraction * len(groups)))), len(groups) - 2)
                 held = groups[torch.randperm(len(groups), generator=generator)[:n_groups]]
-                valid = torch.isin(labels, held)
-                index = torch.cat([torch.nonzero(~valid)[:, 0], torch.nonzero(valid)[:, 0]]).to(dataset.X.device)
-                return dataset.subset(index[: int((~valid).sum())]), dataset.subset(index[int((~valid).sum()) :])
+                valid = torch.isin(labels, held).to(dataset.X.device)
+                return dataset.subset(~valid), dataset.subset(valid)
         if self.how == "tail":
             index = torch.arange(n)
         else:
@@ -152,12 +151,19 @@ class IdentityBatchLoader(SliceLoader):
         labels = dataset.y.cpu().numpy()
         self._members = [np.flatnonzero(labels == c) for c in np.unique(labels)]
 
+    def _identities_per_batch(self):
+        return max(2, self.batch_size // self.images_per_identity)
+
     def __len__(self):
-        return len(self._batches())
+        # Round r takes one group from every identity that has more than r groups: counted without drawing
+        # from the generator, so asking for the length never changes the batches.
+        groups = np.array([-(-len(m) // self.images_per_identity) for m in self._members])
+        p = self._identities_per_batch()
+        return int(sum(-(-int(np.sum(groups > r)) // p) for r in range(groups.max(initial=0))))
 
     def _batches(self):
         k = self.images_per_identity
-        p = max(2, self.batch_size // k)
+        p = self._identities_per_batch()
         rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=self.generator)))
         queues = []
         for members in self._members:

@@ -146,11 +146,11 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     # ------------------------------------------------------------------------------------------ input
 
     def _sample_shape(self, X):
-        """The shape of one sample for the network, and whether samples are images."""
+        """The shape of one sample for the network: ``(C, H, W)`` for images, ``(n_features,)`` for table rows."""
         if X.ndim == 3:
-            return (1, *X.shape[1:]), True
+            return (1, *X.shape[1:])
         if X.ndim == 4:
-            return tuple(X.shape[1:]), True
+            return tuple(X.shape[1:])
         if X.ndim != 2:
             raise ValueError(f"X must be a table (n, features) or images (n, H, W) / (n, C, H, W); got {X.shape}")
         if self.image_shape is not None:
@@ -161,33 +161,28 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
                     f"image_shape={self.image_shape!r} does not fit rows of {X.shape[1]} values; "
                     f"H x W (x C) must equal the number of columns"
                 )
-            return shape, True
-        return (X.shape[1],), False
+            return shape
+        return (X.shape[1],)
 
     def _validate_images(self, X, reset):
         """Validate with sklearn's utilities on flat rows; return the samples in network shape."""
-        raw = X
-        if isinstance(X, (list, tuple)):
-            raw = np.asarray(X)
+        raw = np.asarray(X) if isinstance(X, (list, tuple)) else X
+        sample_shape = None
         if isinstance(raw, np.ndarray) and raw.ndim in (3, 4):
-            sample_shape, images = self._sample_shape(raw)
-            flat = raw.reshape(len(raw), -1)
-        else:  # tables, DataFrames, sparse matrices: sklearn's validation decides
-            flat = raw
-            sample_shape, images = None, None
-        if not reset:
-            check_is_fitted(self, "net_")
-            if sample_shape is not None and sample_shape != self.input_shape_ and (
-                (1, *sample_shape) != self.input_shape_
-            ):
-                raise ValueError(
-                    f"images of shape {tuple(raw.shape[1:])} were given, but this embedder was fitted on images "
-                    f"of shape {self.input_shape_} (C, H, W); resize or crop them to that shape"
-                )
-        flat = self._validate_X(flat, reset=reset)
+            sample_shape = self._sample_shape(raw)
+            raw = raw.reshape(len(raw), -1)
+            if not reset:
+                check_is_fitted(self, "net_")
+                if sample_shape != self.input_shape_:
+                    raise ValueError(
+                        f"images of shape {tuple(np.shape(X)[1:])} were given, but this embedder was fitted on "
+                        f"images of shape {self.input_shape_} (C, H, W); resize or crop them to that shape"
+                    )
+        # tables, DataFrames, sparse matrices and flattened images: sklearn's validation decides
+        flat = self._validate_X(raw, reset=reset)
         if sample_shape is None:
-            sample_shape, images = self._sample_shape(flat)
-        return flat.reshape(len(flat), *sample_shape), images
+            sample_shape = self._sample_shape(flat)
+        return flat.reshape(len(flat), *sample_shape)
 
     @keeps_state_on_error
     def fit(self, X, y):
@@ -204,7 +199,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         self
         """
         loss = self._resolve_loss()
-        Xs, images = self._validate_images(X, reset=True)
+        Xs = self._validate_images(X, reset=True)
         if y is None:
             raise ValueError("TripletEmbedder requires y to be passed, but the target y is None: fit(X, y) needs the "
                              "identity label of every sample")
@@ -228,7 +223,6 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
             raise ValueError(f"X has {len(Xs)} samples but y has {len(y)} labels")
         self.classes_ = encoder.classes_
         self.input_shape_ = tuple(Xs.shape[1:])
-        self._images = images
         return self._fit_tensors(Xs, encoder.transform(y).astype(np.int64), loss)
 
     def _build_module(self, X, y, loss, hidden):
@@ -238,9 +232,9 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
             raise ValueError(f"module must be 'auto', 'mlp', 'cnn' or a torch.nn.Module; got {self.module!r}")
         if not (isinstance(self.embedding_dim, numbers.Integral) and self.embedding_dim >= 1):
             raise ValueError(f"embedding_dim must be a positive integer; got {self.embedding_dim!r}")
-        use_cnn = self.module == "cnn" or (self.module == "auto" and self._images)
-        if use_cnn:
-            if not self._images:
+        images = X.dim() == 4  # (n, C, H, W)
+        if self.module == "cnn" or (self.module == "auto" and images):
+            if not images:
                 raise ValueError("module='cnn' needs images: arrays (n, H, W) / (n, C, H, W) or image_shape=")
             scale = X.std().clamp_min(1e-6)
             layers = [Standardize(X.mean(), scale)]
@@ -265,7 +259,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
 
     def transform(self, X):
         """Embeddings of ``X``, shape ``(n, embedding_dim)`` (a DataFrame with ``set_output(transform="pandas")``)."""
-        Xs, _ = self._validate_images(X, reset=False)
+        Xs = self._validate_images(X, reset=False)
         return self._forward(Xs).numpy().astype(np.float64)
 
     def _after_training(self, net, X, y, loss):

@@ -106,7 +106,12 @@ def test_identity_batches_hold_p_identities_of_k_images():
     labels = torch.tensor(np.repeat(np.arange(10), 6))
     loader = IdentityBatchLoader(TensorDataset(torch.zeros(60, 2), labels), batch_size=16, seed=0,
                                  images_per_identity=4)
+    n_batches = len(loader)  # asking for the length must not change the batches drawn
     batches = [y.numpy() for _, y in loader]
+    assert n_batches == len(batches)
+    again = IdentityBatchLoader(TensorDataset(torch.zeros(60, 2), labels), batch_size=16, seed=0,
+                                images_per_identity=4)
+    np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in again]), np.concatenate(batches))
     assert sum(len(b) for b in batches) == 60
     seen = np.sort(np.concatenate(batches))
     np.testing.assert_array_equal(seen, np.sort(labels.numpy()))
