@@ -95,6 +95,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         n_iter_no_change=50,
         warm_start=False,
         device="cpu",
+        precision="float32",
         n_threads=None,
         random_state=None,
         verbose=0,

@@ -79,6 +79,7 @@ class PoissonSpikeRegressor(DistributionRegressor):
         n_iter_no_change=10,
         warm_start=False,
         device="cpu",
+        precision="float32",
         n_threads=None,
         random_state=None,
         verbose=0,

@@ -121,6 +121,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         n_iter_no_change=20,
         warm_start=False,
         device="cpu",
+        precision="float32",
         n_threads=None,
         random_state=None,
         verbose=0,

@@ -1,6 +1,9 @@
 """The shared estimator base, exercised through PoissonSpikeRegressor (the other estimators reuse every line)."""
 
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -9,7 +12,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from sklearn_costs import PoissonSpikeRegressor
-from sklearn_costs._training import TrainingDivergedError
+from sklearn_costs._training import SliceLoader, TrainingDivergedError
 from sklearn_costs.base import resolve_device
 from sklearn_costs.losses import PoissonLoss
 
@@ -192,12 +195,72 @@ def test_cuda_without_cuda_says_so_and_suggests_cpu_or_auto(data, device):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_fit_matches_cpu_and_unpickles_on_cpu(data):
+def test_cuda_fit_matches_cpu_and_unpickles_on_a_machine_without_cuda(data, tmp_path):
     X, Y = data
     gpu = small(device="cuda", max_epochs=3).fit(X, Y)
     assert gpu.net_.module_.head.linear.weight.is_cuda
     cpu = small(device="cpu", max_epochs=3).fit(X, Y)
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-3, atol=1e-4)
+    path = tmp_path / "gpu_model.pkl"
+    path.write_bytes(pickle.dumps(gpu))
+    np.save(tmp_path / "X.npy", X)
+    script = (
+        "import pickle, sys, warnings, numpy as np, torch; assert not torch.cuda.is_available();"
+        "warnings.simplefilter('ignore');"
+        f"m = pickle.loads(open({str(path)!r}, 'rb').read());"
+        f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'X.npy')!r})))"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), gpu.predict(X), rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_batches_are_cut_on_the_gpu_and_bfloat16_trains_close_to_float32(data):
+    X, Y = data
+    seen = []
+    original = SliceLoader.__iter__
+
+    def spy(loader):
+        seen.append(loader.dataset.X.device.type)
+        return original(loader)
+
+    SliceLoader.__iter__ = spy
+    try:
+        mixed = small(device="cuda", precision="bfloat16", max_epochs=10).fit(X, Y)
+    finally:
+        SliceLoader.__iter__ = original
+    assert set(seen) == {"cuda"}
+    full = small(device="cuda", max_epochs=10).fit(X, Y)
+    np.testing.assert_allclose(mixed.predict(X), full.predict(X), rtol=0.05)
+
+
+@pytest.mark.parametrize("estimator", ["poisson", "gaussian"])
+def test_tensor_slices_and_skorch_dataloader_train_the_same_network(data, estimator, monkeypatch):
+    X, Y = data
+    if estimator == "poisson":
+        make, y = small, Y
+    else:
+        from sklearn_costs import GaussianUncertaintyRegressor
+
+        make, y = GaussianUncertaintyRegressor, X[:, 0] ** 2
+    predictions, histories = {}, {}
+    for batching in ("slices", "dataloader"):
+        monkeypatch.setattr(type(make()), "_batching", batching)
+        model = make(max_epochs=4, dropout=0.1, batch_size=32, random_state=3).fit(X, y)
+        predictions[batching] = model.predict(X)
+        histories[batching] = model.history_[["train_loss", "valid_loss"]].to_numpy()
+    np.testing.assert_allclose(predictions["slices"], predictions["dataloader"], rtol=1e-6)
+    np.testing.assert_allclose(histories["slices"], histories["dataloader"], rtol=1e-6)
+
+
+def test_bfloat16_mixed_precision_trains_close_to_float32(data):
+    X, Y = data
+    full = small(max_epochs=10).fit(X, Y)
+    mixed = small(max_epochs=10, precision="bfloat16").fit(X, Y)
+    assert mixed.net_.autocast_dtype is torch.bfloat16
+    assert mixed.predict(X).dtype == full.predict(X).dtype
+    assert not np.array_equal(mixed.predict(X), full.predict(X))  # autocast did run
+    np.testing.assert_allclose(mixed.predict(X), full.predict(X), rtol=0.05)
 
 
 @pytest.mark.parametrize(
@@ -210,6 +273,7 @@ def test_cuda_fit_matches_cpu_and_unpickles_on_cpu(data):
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be a tuple of positive integers"),
         ({"activation": "swish!"}, "activation must be one of"),
         ({"optimizer": "adamm"}, "optimizer must be one of"),
+        ({"precision": "fp8"}, r"precision must be one of \['bfloat16', 'float16', 'float32'\]"),
         ({"optimizer": "lbfgs", "weight_decay": 0.1}, "lbfgs' has no weight_decay"),
     ],
 )
