@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .base import NeuralCostEstimator, keeps_state_on_error
+from .losses.base import DistributionLoss
 from .modules import DistributionHead, DistributionNetwork, Standardize, mlp
 
 
@@ -40,7 +41,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         self._y_is_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
         loss.check_target(y)
-        y = y.astype(np.float32)
+        y = y.astype(np.float32, copy=False)
         if self._target_scaling:
             self.y_loc_ = y.mean(0)
             scale = y.std(0)
@@ -59,6 +60,8 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         return DistributionNetwork(Standardize(mean, scale), body, head)
 
     def _after_training(self, net, X, y, loss):
+        if type(loss).fit_shared is DistributionLoss.fit_shared:
+            return  # nothing fitted after training: spare a forward pass over the training data
         shared = loss.fit_shared(loss.link(net.forward(X, training=False, device=X.device)), y)
         if shared:
             head = net.module_.head

@@ -61,12 +61,10 @@ class SliceLoader:
     def __iter__(self):
         X, y = self.dataset.X, self.dataset.y
         order = self._order()
-        if order is not None:
-            X = X[order]
-            y = None if y is None else y[order]
         for start in range(0, len(X), self.batch_size):
-            stop = start + self.batch_size
-            yield X[start:stop], (None if y is None else y[start:stop])
+            # Each batch gathers its own rows: a permuted copy of the whole data set would double the memory.
+            rows = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+            yield X[rows], (None if y is None else y[rows])
 
 
 class ValidationSplit:
@@ -95,10 +93,9 @@ class ValidationSplit:
                 held = groups[torch.randperm(len(groups), generator=generator)[:n_groups]]
                 valid = torch.isin(labels, held).to(dataset.X.device)
                 return dataset.subset(~valid), dataset.subset(valid)
-        if self.how == "tail":
-            index = torch.arange(n)
-        else:
-            index = torch.randperm(n, generator=generator)
+        if self.how == "tail":  # slices are views: no copy of the data
+            return dataset.subset(slice(0, n - n_valid)), dataset.subset(slice(n - n_valid, n))
+        index = torch.randperm(n, generator=generator)
         index = index.to(dataset.X.device)
         return dataset.subset(index[: n - n_valid]), dataset.subset(index[n - n_valid :])
 

@@ -197,21 +197,26 @@ class EmbeddingLoss(Loss):
 def check_counts(y) -> None:
     """Raise ``ValueError`` naming the first entry of ``y`` that is not a non-negative integer count."""
     y = np.asarray(y)
-    if y.dtype.kind in "biu":
-        bad = y < 0
-    else:
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(y) | (y < 0) | (y != np.round(y))
-    if bad.any():
-        idx = np.argwhere(bad)[0]
-        where = f"row {idx[0]}" + (f", column {idx[1]}" if len(idx) > 1 else "")
-        value = y[tuple(idx)].item()
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        raise ValueError(
-            f"y must hold non-negative integer spike counts; found {value!r} at {where}. "
-            "Bin spike times with sklearn_costs.preprocessing.bin_spikes to get counts."
-        )
+    flat = y.reshape(-1)
+    # In chunks, so that checking a large count matrix needs little memory beyond it.
+    chunk = 1 << 20
+    for start in range(0, len(flat), chunk):
+        part = flat[start : start + chunk]
+        if y.dtype.kind in "biu":
+            bad = part < 0
+        else:
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(part) | (part < 0) | (part != np.round(part))
+        if bad.any():
+            idx = np.unravel_index(start + int(np.flatnonzero(bad)[0]), y.shape)
+            where = f"row {idx[0]}" + (f", column {idx[1]}" if len(idx) > 1 else "")
+            value = y[idx].item()
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            raise ValueError(
+                f"y must hold non-negative integer spike counts; found {value!r} at {where}. "
+                "Bin spike times with sklearn_costs.preprocessing.bin_spikes to get counts."
+            )
 
 
 def safe_exp(x: torch.Tensor) -> torch.Tensor:
