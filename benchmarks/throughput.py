@@ -1,97 +1,263 @@
-"""Training throughput of PoissonSpikeRegressor against bare PyTorch loops on the same module.
+"""Speed and memory of the estimators against bare PyTorch loops on the same modules, in one process.
 
-An MLP 12 -> 64 -> 64 -> 50 with the Poisson loss on simulated counts, every figure measured in this process:
-rows per second of one training epoch for
-- the estimator (skorch's NeuralNet with the package's in-memory tensor batches),
-- a bare PyTorch loop with a torch DataLoader over a TensorDataset,
-- a bare PyTorch loop that slices one shuffled tensor.
+Four tables, every figure measured in this run:
+
+1. Training and prediction throughput (rows/s) of each estimator at batch sizes 128 / 1024 / 8192, against
+   - the same estimator on skorch's default path (a ``DataLoader`` collating rows one by one),
+   - a bare PyTorch loop with a ``DataLoader`` over a ``TensorDataset``,
+   - a bare PyTorch loop that slices one shuffled tensor,
+   all training a copy of the estimator's own module with its own loss and the same optimizer.
+   Prediction: ``estimator.predict`` against the bare module applied to slices without gradients.
+2. Scaling of the Poisson fit time with the number of rows (1e4 .. 1e6) and of neurons (10 .. 1000).
+3. Spike binning throughput (spikes/s) for 1e7 and 1e8 spikes (NumPy, one core).
+4. Peak memory of a fit, measured in a fresh process: the peak resident memory above what the process held
+   before ``fit`` (X and y included), as a multiple of the size of X + y.
 
 Usage::
 
-    python benchmarks/throughput.py                  # 60k rows, batch sizes 128, 1024, 8192
-    python benchmarks/throughput.py --rows 200000 --threads 1
+    python benchmarks/throughput.py                      # everything, about 5 minutes on 2 cores
+    python benchmarks/throughput.py --quick              # smaller sizes, for a smoke test
+    python benchmarks/throughput.py --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 import torch
 
-from sklearn_costs import PoissonSpikeRegressor
-from sklearn_costs.losses import PoissonLoss
+from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
+from sklearn_costs._training import IdentityBatchLoader, TensorDataset
+from sklearn_costs.preprocessing import bin_spikes
+
+N_FEATURES = 12
 
 
-def data(n_rows, n_features=12, n_neurons=50, seed=0):
+def count_data(n_rows, n_neurons=50, seed=0):
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_rows, n_features)).astype(np.float32)
-    W = rng.normal(scale=0.3, size=(n_features, n_neurons))
+    X = rng.normal(size=(n_rows, N_FEATURES)).astype(np.float32)
+    W = rng.normal(scale=0.3, size=(N_FEATURES, n_neurons))
     Y = rng.poisson(np.exp(-1 + np.tanh(X @ W))).astype(np.float32)
     return X, Y
 
 
-def estimator_rows_per_s(X, Y, batch_size, epochs):
-    model = PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), batch_size=batch_size, max_epochs=epochs,
-                                  early_stopping=False, random_state=0)
+def continuous_data(n_rows, seed=0):
+    X, _ = count_data(n_rows, 1, seed)
+    rng = np.random.default_rng(seed + 1)
+    y = (np.sin(X[:, 0]) + 0.3 * X[:, 1] + rng.normal(size=n_rows) * (0.1 + 0.2 * np.abs(X[:, 2])))
+    return X, y.astype(np.float32)
+
+
+def identity_data(n_rows, n_identities=200, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(n_identities, size=n_rows)
+    centres = rng.normal(size=(n_identities, N_FEATURES))
+    X = (centres[labels] + rng.normal(scale=0.8, size=(n_rows, N_FEATURES))).astype(np.float32)
+    return X, labels
+
+
+ESTIMATORS = {
+    "PoissonSpikeRegressor": (PoissonSpikeRegressor, count_data),
+    "GaussianUncertaintyRegressor": (GaussianUncertaintyRegressor, continuous_data),
+    "TripletEmbedder": (TripletEmbedder, identity_data),
+}
+
+
+def make(name, batch_size, epochs, batching="slices"):
+    cls = ESTIMATORS[name][0]
+    model = cls(hidden_layer_sizes=(64, 64), batch_size=batch_size, max_epochs=epochs, early_stopping=False,
+                random_state=0)
+    model._batching = batching
+    return model
+
+
+def timed(fn, *args):
     start = time.perf_counter()
-    model.fit(X, Y)
-    return len(X) * epochs / (time.perf_counter() - start), model
+    fn(*args)
+    return time.perf_counter() - start
 
 
-def module_like(model):
-    """A copy of the estimator's network: the same layers and input standardisation, trained apart."""
-    return copy.deepcopy(model.net_.module_)
+def training_tensors(model, X, y):
+    """The tensors the estimator's net trains on: its own target preprocessing, reproduced for the bare loops."""
+    y = np.asarray(y)
+    if isinstance(model, TripletEmbedder):
+        return torch.as_tensor(X), torch.as_tensor(np.unique(y, return_inverse=True)[1])
+    y = y.reshape(len(y), -1).astype(np.float32)
+    if getattr(model, "y_loc_", None) is not None:
+        y = (y - model.y_loc_) / model.y_scale_
+    return torch.as_tensor(X), torch.as_tensor(y)
 
 
-def bare_loop_rows_per_s(module, X, Y, batch_size, epochs, loader):
-    loss = PoissonLoss()
-    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
-    Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
-    if loader == "dataloader":
-        batches = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(Xt, Yt), batch_size=batch_size,
-                                              shuffle=True)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        if loader == "dataloader":
-            iterator = batches
-        else:
-            order = torch.randperm(len(Xt))
-            Xs, Ys = Xt[order], Yt[order]
-            iterator = ((Xs[i : i + batch_size], Ys[i : i + batch_size]) for i in range(0, len(Xs), batch_size))
-        for xb, yb in iterator:
-            opt.zero_grad()
-            value = loss(module(xb), yb)
-            value.backward()
-            opt.step()
-    return len(X) * epochs / (time.perf_counter() - start)
+def batch_plan(X, y, batch_size, identities):
+    """Row indices of one epoch's batches: random rows, or (for the embedder) its P identities x K images."""
+    if identities:
+        return IdentityBatchLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)._batches()
+    order = torch.randperm(len(X))
+    return [order[i : i + batch_size] for i in range(0, len(X), batch_size)]
+
+
+def bare_loop(module, criterion, X, y, batch_size, epochs, loader, identities=False):
+    """A hand-written training loop; its batches hold the same rows as the estimator's would."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    module.train()
+    dataset = torch.utils.data.TensorDataset(X, y)
+
+    def run():
+        for _ in range(epochs):
+            plan = batch_plan(X, y, batch_size, identities)
+            if loader == "dataloader":
+                iterator = torch.utils.data.DataLoader(dataset, batch_sampler=plan)
+            else:
+                iterator = ((X[rows], y[rows]) for rows in plan)
+            for xb, yb in iterator:
+                optimizer.zero_grad()
+                criterion(module(xb), yb).backward()
+                optimizer.step()
+
+    return len(X) * epochs / timed(run)
+
+
+def bare_predict(module, X, batch_size):
+    module.eval()
+
+    def run():
+        with torch.no_grad():
+            torch.cat([module(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+
+    return len(X) / timed(run)
+
+
+def throughput_table(rows, epochs, batch_sizes, names):
+    records = []
+    for name in names:
+        X, y = ESTIMATORS[name][1](rows)
+        make(name, 256, 1).fit(X[:2000], y[:2000])  # imports and first-call set-up, outside every timing
+        for batch_size in batch_sizes:
+            model = make(name, batch_size, epochs)
+            fit = len(X) * epochs / timed(model.fit, X, y)
+            skorch_default = np.nan
+            if name != "TripletEmbedder":  # the embedder's identity batches have no DataLoader counterpart
+                default = make(name, batch_size, epochs, batching="dataloader")
+                skorch_default = len(X) * epochs / timed(default.fit, X, y)
+            Xt, yt = training_tensors(model, X, y)
+            criterion = model.net_.criterion_
+            identities = name == "TripletEmbedder"
+            dataloader, slicing = (
+                bare_loop(copy.deepcopy(model.net_.module_), criterion, Xt, yt, batch_size, epochs, loader, identities)
+                for loader in ("dataloader", "slicing")
+            )
+            predict_fn = model.transform if name == "TripletEmbedder" else model.predict
+            predict = len(X) / timed(predict_fn, X)
+            bare_pred = bare_predict(copy.deepcopy(model.net_.module_), Xt, batch_size)
+            records.append({
+                "estimator": name, "batch": batch_size,
+                "fit rows/s": fit, "skorch default path": skorch_default,
+                "bare DataLoader loop": dataloader, "bare slicing loop": slicing,
+                "fit vs DataLoader": fit / dataloader, "fit vs slicing": fit / slicing,
+                "predict rows/s": predict, "bare predict": bare_pred, "predict vs bare": predict / bare_pred,
+            })
+            print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    return pd.DataFrame(records).set_index(["estimator", "batch"])
+
+
+def scaling_table(row_counts, neuron_counts, epochs, batch_size=1024):
+    records = []
+    for n_rows, n_neurons in [(r, 50) for r in row_counts] + [(100_000, n) for n in neuron_counts if n != 50]:
+        X, Y = count_data(n_rows, n_neurons)
+        model = PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), batch_size=batch_size, max_epochs=epochs,
+                                      early_stopping=False, random_state=0)
+        seconds = timed(model.fit, X, Y)
+        records.append({"rows": n_rows, "neurons": n_neurons, "fit s": seconds,
+                        "us per row per epoch": 1e6 * seconds / (n_rows * epochs)})
+        print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    return pd.DataFrame(records)
+
+
+def binning_table(spike_counts, n_neurons=100, repeats=3):
+    records = []
+    for n_spikes in spike_counts:
+        rng = np.random.default_rng(0)
+        duration = n_spikes / n_neurons / 20.0  # 20 spikes/s per neuron
+        spikes = [rng.uniform(0, duration, n_spikes // n_neurons) for _ in range(n_neurons)]
+        times = [timed(bin_spikes, spikes, 0.05, 0.0, duration) for _ in range(repeats)]
+        records.append({"spikes": n_spikes, "neurons": n_neurons, "bins": int(duration / 0.05),
+                        "first call s": times[0], "best s": min(times), "M spikes/s": n_spikes / min(times) / 1e6})
+        print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+        del spikes
+    return pd.DataFrame(records)
+
+
+MEMORY_PROBE = """
+import sys, numpy as np
+sys.path.insert(0, {here!r})
+from throughput import ESTIMATORS
+def rss():
+    fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
+    return [int(fields[k].split()[0]) * 1024 for k in ('VmRSS', 'VmHWM')]
+name, n_rows, early = sys.argv[1], int(sys.argv[2]), sys.argv[3] == '1'
+cls, data = ESTIMATORS[name]
+X, y = data(n_rows)
+cls(max_epochs=1).fit(X[:1000], y[:1000])
+open('/proc/self/clear_refs', 'w').write('5')  # reset the peak (VmHWM) to the current resident size
+before, _ = rss()
+cls(hidden_layer_sizes=(64, 64), batch_size=1024, max_epochs=2, early_stopping=early, random_state=0).fit(X, y)
+print(X.nbytes + y.nbytes, rss()[1] - before)
+"""
+
+
+def memory_table(n_rows):
+    records = []
+    here = str(__import__("pathlib").Path(__file__).parent)
+    for name in ESTIMATORS:
+        for early in (True, False):
+            out = subprocess.run([sys.executable, "-c", MEMORY_PROBE.format(here=here), name, str(n_rows),
+                                  "1" if early else "0"], capture_output=True, text=True, check=True)
+            data_bytes, extra = map(int, out.stdout.split()[-2:])
+            records.append({"estimator": name, "rows": n_rows, "early stopping": early,
+                            "X + y MB": data_bytes / 1e6, "peak extra MB": extra / 1e6,
+                            "peak extra / (X + y)": extra / data_bytes})
+            print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    return pd.DataFrame(records)
+
+
+def _fmt(v):
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=60_000)
+    parser.add_argument("--rows", type=int, default=60_000, help="rows of the throughput table")
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=[128, 1024, 8192])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--estimators", nargs="*", default=list(ESTIMATORS), choices=list(ESTIMATORS))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "scaling", "binning", "memory"])
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    X, Y = data(args.rows)
-    rows = []
-    for batch_size in args.batch_sizes:
-        ours, model = estimator_rows_per_s(X, Y, batch_size, args.epochs)
-        dataloader = bare_loop_rows_per_s(module_like(model), X, Y, batch_size, args.epochs, "dataloader")
-        slicing = bare_loop_rows_per_s(module_like(model), X, Y, batch_size, args.epochs, "slicing")
-        rows.append({"batch size": batch_size, "estimator rows/s": ours, "DataLoader loop rows/s": dataloader,
-                     "slicing loop rows/s": slicing, "vs DataLoader": ours / dataloader, "vs slicing": ours / slicing})
-        print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:,.2f}"), flush=True)
-    table = pd.DataFrame(rows).set_index("batch size")
-    print(f"\n{args.rows} rows, MLP 12-64-64-50, Poisson loss, torch threads {torch.get_num_threads()}")
-    print(table.to_string(float_format=lambda v: f"{v:,.2f}"))
-    return table
+    quick = args.quick
+    tables = {}
+    if "throughput" not in args.skip:
+        tables["throughput"] = throughput_table(5_000 if quick else args.rows, 1 if quick else args.epochs,
+                                                args.batch_sizes, args.estimators)
+    if "scaling" not in args.skip:
+        tables["scaling"] = scaling_table([10_000, 30_000] if quick else [10_000, 100_000, 1_000_000],
+                                          [10, 100] if quick else [10, 100, 1000], epochs=2)
+    if "binning" not in args.skip:
+        tables["binning"] = binning_table([10**6] if quick else [10**7, 10**8], repeats=2 if quick else 3)
+    if "memory" not in args.skip:
+        tables["memory"] = memory_table(20_000 if quick else 1_000_000)
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
+    for title, table in tables.items():
+        print(f"\n## {title}\n{table.to_string(float_format=_fmt)}")
+    return tables
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import copy
 import functools
 import inspect
 import numbers
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -59,6 +60,17 @@ def resolve_device(device) -> str:
             raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
         return device
     raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}")
+
+
+def as_tensor(array: np.ndarray, device) -> torch.Tensor:
+    """The array as a tensor on ``device``, sharing its memory when it can.
+
+    Read-only arrays (pandas' copy-on-write frames, memory maps) are shared too: training and prediction only read
+    them, so PyTorch's warning about non-writable arrays would be noise.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array, device=device)
 
 
 @contextmanager
@@ -280,8 +292,7 @@ class NeuralCostEstimator(BaseEstimator):
         hidden = self._check_params()
         device = resolve_device(self.device)
         seed = self._seed()
-        Xt = torch.as_tensor(X, device=device)
-        yt = torch.as_tensor(y, device=device)
+        Xt, yt = as_tensor(X, device), as_tensor(y, device)
         warm = self.warm_start and hasattr(self, "net_")
         with _torch_threads(self.n_threads if device == "cpu" else None), _seeded(seed, device):
             if warm:
@@ -358,7 +369,7 @@ class NeuralCostEstimator(BaseEstimator):
     def _forward(self, X: np.ndarray) -> torch.Tensor:
         """The module's output for validated ``X``, on the CPU, in eval mode, without gradients."""
         check_is_fitted(self, "net_")
-        Xt = torch.as_tensor(X, device=self.net_.device)
+        Xt = as_tensor(X, self.net_.device)
         with _torch_threads(self.n_threads if self.net_.device == "cpu" else None):
             return self.net_.forward(TensorDataset(Xt), training=False, device="cpu")
 

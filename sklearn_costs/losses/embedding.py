@@ -70,16 +70,19 @@ class SemiHardMiner:
     name = "semi_hard"
 
     def __call__(self, dist, labels, margin):
+        # Each anchor's negatives sorted by distance once; a binary search then finds, for every positive pair,
+        # the first negative farther than the positive. O(B^2 log B) time and O(B^2) memory, where comparing
+        # every pair with every negative would take O(B^2 K) memory for K images per identity.
         pos, neg = _masks(labels)
-        a, p = pos.nonzero(as_tuple=True)
-        d_ap = dist[a, p][:, None]
-        d_an = dist[a]  # (n_pairs, n)
         inf = torch.finfo(dist.dtype).max
-        outside = neg[a] & (d_an > d_ap)
-        closest_outside = torch.where(outside, d_an, torch.full_like(d_an, inf)).argmin(1)
-        farthest = torch.where(neg[a], d_an, torch.full_like(d_an, -inf)).argmax(1)
-        n = torch.where(outside.any(1), closest_outside, farthest)
-        keep = neg[a].any(1)
+        sorted_d, order = torch.where(neg, dist, torch.full_like(dist, inf)).sort(dim=1, stable=True)
+        first_farther = torch.searchsorted(sorted_d, dist.contiguous(), right=True)
+        n_neg = neg.sum(1)
+        a, p = pos.nonzero(as_tuple=True)
+        k = first_farther[a, p]
+        last = (n_neg[a] - 1).clamp_min(0)
+        n = torch.where(k < n_neg[a], order[a, k.clamp_max(len(labels) - 1)], order[a, last])
+        keep = n_neg[a] > 0
         return a[keep], p[keep], n[keep]
 
 
