@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import make_scorer
+from sklearn.pipeline import Pipeline
 
 _EPS = np.spacing(1)
 
@@ -64,8 +65,22 @@ def gaussian_crps(y_true, mean, std):
 def neg_log_likelihood_scorer(estimator, X, y):
     """Scorer: mean log-likelihood per target value (greater is better, as scikit-learn scorers are).
 
-    Named like ``neg_mean_squared_error``: it is the negative of the mean negative log-likelihood.
+    Named like ``neg_mean_squared_error``: it is the negative of the mean negative log-likelihood. A
+    :class:`~sklearn.pipeline.Pipeline` is scored by its last step on the data transformed by the others.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_costs import PoissonSpikeRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(200, 2)), rng.poisson(2.0, size=200)
+    >>> model = PoissonSpikeRegressor(max_epochs=20, random_state=0).fit(X, y)
+    >>> bool(neg_log_likelihood_scorer(model, X, y) < 0)
+    True
     """
+    if isinstance(estimator, Pipeline):
+        X = estimator[:-1].transform(X)
+        estimator = estimator[-1]
     return float(np.mean(estimator.log_likelihood(X, y)))
 
 

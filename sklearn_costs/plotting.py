@@ -142,3 +142,93 @@ def plot_prediction_bands(estimator, X, y, feature, coverage=0.9, ax=None):
     ax.set_ylabel("target")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_embedding_2d(embeddings, labels, ax=None, new_labels=(), max_legend=12):
+    """The embeddings projected on their first two principal components, one colour per identity.
+
+    ``new_labels`` are marked "(new)" in the legend: identities the embedder never saw in training.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> emb = np.random.default_rng(0).normal(size=(30, 5))
+    >>> ax = plot_embedding_2d(emb, np.repeat([0, 1, 2], 10), new_labels=[2])
+    """
+    from sklearn.decomposition import PCA
+
+    embeddings = np.asarray(embeddings, dtype=float)
+    labels = np.asarray(labels)
+    xy = PCA(2).fit_transform(embeddings) if embeddings.shape[1] > 2 else embeddings
+    fig, ax = _axes(ax, figsize=(5.5, 5))
+    identities = np.unique(labels)
+    new = set(np.asarray(new_labels).tolist())
+    for i, identity in enumerate(identities):
+        mask = labels == identity
+        name = f"{identity}{' (new)' if identity in new else ''}" if i < max_legend else None
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=8, alpha=0.7, label=name,
+                   marker="^" if identity in new else "o")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.legend(markerscale=2, fontsize="small", ncol=2)
+    return ax
+
+
+def _as_images(X, shape=None):
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 2:
+        if shape is None:
+            side = int(round(np.sqrt(X.shape[1])))
+            shape = (side, X.shape[1] // side)
+        X = X.reshape(len(X), *shape[-2:]) if int(np.prod(shape[-2:])) == X.shape[1] else X.reshape(len(X), *shape)
+    if X.ndim == 4:  # (n, C, H, W): channels last for imshow; grey when one channel
+        X = X[:, 0] if X.shape[1] == 1 else np.moveaxis(X, 1, -1)
+    return X
+
+
+def plot_nearest_neighbors(embedder, queries, gallery, *, query_labels=None, gallery_labels=None, n_neighbors=4,
+                           axes=None):
+    """A row per query image: the query, then its ``n_neighbors`` nearest gallery images in the embedding.
+
+    With labels, a neighbour's title is green when it is the query's identity and red when not: the picture of
+    one-shot recognition (the first neighbour decides).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_costs import TripletEmbedder
+    >>> rng = np.random.default_rng(0)
+    >>> images, ids = rng.random((40, 8, 8)).astype("float32"), np.repeat(np.arange(10), 4)
+    >>> embedder = TripletEmbedder(embedding_dim=4, max_epochs=2, random_state=0).fit(images, ids)
+    >>> axes = plot_nearest_neighbors(embedder, images[:2], images[2:], query_labels=ids[:2],
+    ...                               gallery_labels=ids[2:], n_neighbors=3)
+    >>> axes.shape
+    (2, 4)
+    """
+    from scipy.spatial.distance import cdist
+
+    shape = getattr(embedder, "input_shape_", None)
+    distances = cdist(np.asarray(embedder.transform(queries)), np.asarray(embedder.transform(gallery)))
+    nearest = np.argsort(distances, axis=1)[:, :n_neighbors]
+    query_images, gallery_images = _as_images(queries, shape), _as_images(gallery, shape)
+    if axes is None:
+        plt = _pyplot()
+        _, axes = plt.subplots(len(query_images), n_neighbors + 1, squeeze=False,
+                               figsize=(1.4 * (n_neighbors + 1), 1.5 * len(query_images)))
+    for row, neighbours in enumerate(nearest):
+        axes[row, 0].imshow(query_images[row], cmap="gray")
+        title = "query" if query_labels is None else f"query {np.asarray(query_labels)[row]}"
+        axes[row, 0].set_title(title, fontsize="small")
+        for col, j in enumerate(neighbours, start=1):
+            axes[row, col].imshow(gallery_images[j], cmap="gray")
+            label = f"d={distances[row, j]:.2f}"
+            color = "black"
+            if query_labels is not None and gallery_labels is not None:
+                same = np.asarray(gallery_labels)[j] == np.asarray(query_labels)[row]
+                color = "green" if same else "red"
+                label = f"{np.asarray(gallery_labels)[j]}  {label}"
+            axes[row, col].set_title(label, fontsize="small", color=color)
+    for ax in np.ravel(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return axes

@@ -1,0 +1,52 @@
+"""Hyper-parameter search on a real Dask cluster through joblib, and models moving between processes."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+from sklearn_costs import PoissonSpikeRegressor
+
+distributed = pytest.importorskip("distributed", reason="needs dask.distributed: pip install 'sklearn-costs[dask]'")
+
+
+@pytest.fixture(scope="module")
+def counts():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    Y = rng.poisson(np.exp(0.3 + X[:, :2] @ np.array([[0.6, -0.2], [0.1, 0.5]])))
+    return X, Y
+
+
+def test_grid_search_over_losses_on_a_local_dask_cluster_equals_the_serial_run(counts):
+    X, Y = counts
+    # n_threads=1: two single-threaded fits per worker pair, and the same arithmetic as the serial run
+    search = GridSearchCV(
+        PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=8, n_threads=1, random_state=0),
+        {"loss": ["poisson", "negative_binomial", "zero_inflated_poisson"]},
+        cv=TimeSeriesSplit(n_splits=3),
+        n_jobs=-1,
+    )
+    serial = clone(search).set_params(n_jobs=None).fit(X, Y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        with joblib.parallel_backend("dask"):
+            on_dask = clone(search).fit(X, Y)
+        workers = client.run(lambda: __import__("os").getpid())
+    assert len(workers) == 2
+    np.testing.assert_allclose(on_dask.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"],
+                               rtol=1e-6)
+    assert on_dask.best_params_ == serial.best_params_
+    np.testing.assert_allclose(on_dask.predict(X), serial.predict(X), rtol=1e-6)
+
+
+def test_a_fitted_model_travels_to_another_process_and_predicts_the_same(counts):
+    X, Y = counts
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0).fit(X, Y)
+    with joblib.Parallel(n_jobs=2, backend="loky") as parallel:
+        remote = parallel(joblib.delayed(pickle.loads(pickle.dumps(model)).predict)(X) for _ in range(2))
+    for prediction in remote:
+        np.testing.assert_allclose(prediction, model.predict(X), rtol=1e-6)
