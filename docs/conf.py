@@ -11,7 +11,18 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
+# The example scripts of ../examples run at every build and their figures land in the gallery; the test suite
+# runs them too (tests/test_examples.py), so a broken example fails CI before it reaches the docs.
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+}
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()

@@ -61,6 +61,14 @@ def plot_rates(counts, predicted, *, true_rates=None, neurons=None, bin_width=No
         Columns to show; default the first ``max_neurons``.
     bin_width : float, optional
         When given the y axis is in spikes per second instead of spikes per bin.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> counts = pd.DataFrame({"n1": [0, 2, 1, 3], "n2": [1, 0, 0, 1]})
+    >>> axes = plot_rates(counts, counts.rolling(2, min_periods=1).mean().to_numpy(), bin_width=0.05)
+    >>> len(axes)
+    2
     """
     counts = pd.DataFrame(counts)
     predicted = pd.DataFrame(np.asarray(predicted), index=counts.index, columns=counts.columns)
@@ -111,7 +119,15 @@ def plot_reliability_diagram(estimator, X, y, ax=None, label=None):
 
 
 def plot_std_vs_error(estimator, X, y, ax=None, true_std=None):
-    """Predicted std against the absolute error of the mean (and against the true std when known)."""
+    """Predicted std against the absolute error of the mean (and against the true std when known).
+    Examples
+    --------
+    >>> from sklearn_costs import GaussianUncertaintyRegressor
+    >>> from sklearn_costs.datasets import make_heteroscedastic_regression
+    >>> data = make_heteroscedastic_regression(200, random_state=0)
+    >>> model = GaussianUncertaintyRegressor(max_epochs=5, random_state=0).fit(data.X, data.y)
+    >>> ax = plot_std_vs_error(model, data.X, data.y, true_std=data.true_std)
+    """
     mean, std = estimator.predict(X, return_std=True)
     fig, ax = _axes(ax, figsize=(4.5, 4))
     ax.scatter(std, np.abs(np.asarray(y) - mean), s=6, alpha=0.4, label="|y - predicted mean|")
@@ -127,7 +143,15 @@ def plot_std_vs_error(estimator, X, y, ax=None, true_std=None):
 
 
 def plot_prediction_bands(estimator, X, y, feature, coverage=0.9, ax=None):
-    """Targets and the predicted mean with its central ``coverage`` interval, sorted by one feature."""
+    """Targets and the predicted mean with its central ``coverage`` interval, sorted by one feature.
+    Examples
+    --------
+    >>> from sklearn_costs import GaussianUncertaintyRegressor
+    >>> from sklearn_costs.datasets import make_heteroscedastic_regression
+    >>> data = make_heteroscedastic_regression(200, random_state=0)
+    >>> model = GaussianUncertaintyRegressor(max_epochs=5, random_state=0).fit(data.X, data.y)
+    >>> ax = plot_prediction_bands(model, data.X, data.y, "x0", coverage=0.9)
+    """
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
     x = np.asarray(frame[feature] if not isinstance(feature, int) else frame.iloc[:, feature], dtype=float)
     order = np.argsort(x)

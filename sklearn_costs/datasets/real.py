@@ -26,11 +26,22 @@ UCI_SETS = {
 
 
 class DataNotFoundError(FileNotFoundError):
-    """A real data set is not on this machine."""
+    """A real data set is not on this machine.
+
+    Examples
+    --------
+    >>> issubclass(DataNotFoundError, FileNotFoundError)
+    True
+    """
 
 
 def data_home() -> Path:
-    """The folder holding ``spikes/``, ``uci/`` and ``faces/``; raises :class:`DataNotFoundError` if none."""
+    """The folder holding ``spikes/``, ``uci/`` and ``faces/``; raises :class:`DataNotFoundError` if none.
+    Examples
+    --------
+    >>> sorted(p.name for p in data_home().iterdir() if p.is_dir())
+    ['faces', 'spikes', 'uci']
+    """
     env = os.environ.get("SKLEARN_COSTS_DATA")
     if env:
         path = Path(env)
@@ -62,6 +73,12 @@ def load_stevenson_m1():
     -------
     Bunch with ``counts`` (DataFrame, bins x neurons, integer), ``kinematics`` (DataFrame: ``pos_x``, ``pos_y``,
     ``vel_x``, ``vel_y``), ``time`` (ndarray, seconds).
+
+    Examples
+    --------
+    >>> m1 = load_stevenson_m1()
+    >>> m1.counts.shape[1], list(m1.kinematics.columns)
+    (171, ['pos_x', 'pos_y', 'vel_x', 'vel_y'])
     """
     from scipy.io import loadmat
 
@@ -86,6 +103,12 @@ def load_uci(name):
     -------
     Bunch with ``X``, ``y`` (ndarrays), ``splits`` (list of ``(train_index, test_index)``, drawn as in
     Hernandez-Lobato and Adams 2015), ``hidden_units``.
+
+    Examples
+    --------
+    >>> energy = load_uci("energy")
+    >>> energy.X.shape, len(energy.splits)
+    ((768, 8), 20)
     """
     if name not in UCI_SETS:
         raise ValueError(f"unknown UCI set {name!r}; one of {sorted(UCI_SETS)}")
@@ -109,6 +132,12 @@ def load_faces(name="olivetti"):
     Returns
     -------
     Bunch with ``images`` (n, H, W) uint8 and ``target`` (n,) person ids.
+
+    Examples
+    --------
+    >>> faces = load_faces("olivetti")
+    >>> faces.images.shape, len(set(faces.target))
+    ((400, 64, 64), 40)
     """
     files = {"olivetti": "olivetti_faces.npz", "orl": "orl_faces_112x92.npz"}
     if name not in files:

@@ -195,7 +195,16 @@ class EmbeddingLoss(Loss):
 
 
 def check_counts(y) -> None:
-    """Raise ``ValueError`` naming the first entry of ``y`` that is not a non-negative integer count."""
+    """Raise ``ValueError`` naming the first entry of ``y`` that is not a non-negative integer count.
+
+    Examples
+    --------
+    >>> check_counts([[0, 2], [1, 3]])
+    >>> check_counts([[0, 2], [1.5, 3]])
+    Traceback (most recent call last):
+    ...
+    ValueError: y must hold non-negative integer spike counts; found 1.5 at row 1, column 0. ...
+    """
     y = np.asarray(y)
     flat = y.reshape(-1)
     # In chunks, so that checking a large count matrix needs little memory beyond it.

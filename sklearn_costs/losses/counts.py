@@ -39,6 +39,16 @@ class PoissonLoss(CountLoss):
     rate_link : {"log", "softplus"}, default="log"
         Maps the raw output to the rate. ``"log"`` (exp of the output) is the canonical GLM link;
         ``"softplus"`` grows linearly for large outputs, which tames exploding rates.
+
+    Examples
+    --------
+    The negative log-likelihood of two targets, 0 and 3, at raw network outputs of zero; an estimator takes the
+    loss by its name, ``PoissonSpikeRegressor(loss="poisson")``.
+
+    >>> import torch
+    >>> loss = PoissonLoss()
+    >>> loss.nll(loss.link(torch.zeros(2, 1)), torch.tensor([0.0, 3.0]))
+    tensor([1.0000, 2.7918])
     """
 
     name = "poisson"
@@ -79,6 +89,16 @@ class NegativeBinomialLoss(CountLoss):
     ----------
     rate_link : {"log", "softplus"}, default="log"
         Maps the raw output to the mean count.
+
+    Examples
+    --------
+    The negative log-likelihood of two targets, 0 and 3, at raw network outputs of zero; an estimator takes the
+    loss by its name, ``PoissonSpikeRegressor(loss="negative_binomial")``.
+
+    >>> import torch
+    >>> loss = NegativeBinomialLoss()
+    >>> loss.nll(loss.link(torch.zeros(2, 2)), torch.tensor([0.0, 3.0]))
+    tensor([0.6931, 2.7726])
     """
 
     name = "negative_binomial"
@@ -133,6 +153,16 @@ class ZeroInflatedPoissonLoss(CountLoss):
     ----------
     rate_link : {"log", "softplus"}, default="log"
         Maps the raw output to the Poisson rate.
+
+    Examples
+    --------
+    The negative log-likelihood of two targets, 0 and 3, at raw network outputs of zero; an estimator takes the
+    loss by its name, ``PoissonSpikeRegressor(loss="zero_inflated_poisson")``.
+
+    >>> import torch
+    >>> loss = ZeroInflatedPoissonLoss()
+    >>> loss.nll(loss.link(torch.zeros(2, 2)), torch.tensor([0.0, 3.0]))
+    tensor([0.3799, 3.4849])
     """
 
     name = "zero_inflated_poisson"
@@ -177,6 +207,16 @@ class SquaredErrorCountLoss(PoissonLoss):
     The mean goes through a softplus so that it stays a valid (positive) rate. Likelihoods, samples and the std are
     those of a Poisson with that mean, so that its log-likelihood can be compared with the other count losses;
     only the training objective ignores the count distribution.
+
+    Examples
+    --------
+    The negative log-likelihood of two targets, 0 and 3, at raw network outputs of zero; an estimator takes the
+    loss by its name, ``PoissonSpikeRegressor(loss="mse")``.
+
+    >>> import torch
+    >>> loss = SquaredErrorCountLoss()
+    >>> loss.nll(loss.link(torch.zeros(2, 1)), torch.tensor([0.0, 3.0]))
+    tensor([0.6931, 3.5844])
     """
 
     name = "mse"

@@ -49,7 +49,15 @@ def _masks(labels):
 
 
 class AllTripletsMiner:
-    """Every valid triplet: ``a != p`` of one identity, ``n`` of another."""
+    """Every valid triplet: ``a != p`` of one identity, ``n`` of another. 
+    Examples
+    --------
+    >>> import torch
+    >>> labels = torch.tensor([0, 0, 1])
+    >>> a, p, n = AllTripletsMiner()(torch.zeros(3, 3), labels, margin=0.2)
+    >>> list(zip(a.tolist(), p.tolist(), n.tolist()))
+    [(0, 1, 2), (1, 0, 2)]
+    """
 
     name = "all"
 
@@ -65,6 +73,17 @@ class SemiHardMiner:
     For each positive pair (a, p): the closest negative that is farther than the positive,
     ``argmin {d(a, n) : d(a, n) > d(a, p)}``; when no negative is farther, the farthest negative (as in
     TensorFlow Addons' ``triplet_semihard_loss``).
+
+    Examples
+    --------
+    Anchor 0 has its positive at distance 1; negative 3 (at 1.5) is the closest one farther than that.
+
+    >>> import torch
+    >>> from sklearn_costs.losses.embedding import squared_euclidean
+    >>> x = torch.tensor([[0.0], [1.0], [0.5], [1.5], [4.0]])
+    >>> a, p, n = SemiHardMiner()(torch.cdist(x, x), torch.tensor([0, 0, 1, 1, 2]), margin=1.0)
+    >>> (a[0].item(), p[0].item(), n[0].item())
+    (0, 1, 3)
     """
 
     name = "semi_hard"
@@ -87,7 +106,15 @@ class SemiHardMiner:
 
 
 class BatchHardMiner:
-    """Batch-hard triplets (Hermans et al. 2017): per anchor its farthest positive and closest negative."""
+    """Batch-hard triplets (Hermans et al. 2017): per anchor its farthest positive and closest negative.
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[0.0], [1.0], [3.0], [0.5], [5.0]])
+    >>> a, p, n = BatchHardMiner()(torch.cdist(x, x), torch.tensor([0, 0, 0, 1, 1]), margin=0.2)
+    >>> (a[0].item(), p[0].item(), n[0].item())  # farthest positive 2, closest negative 3
+    (0, 2, 3)
+    """
 
     name = "batch_hard"
 
@@ -144,6 +171,14 @@ class TripletLoss(_TripletBase):
     miner : {"semi_hard", "batch_hard", "all"} or callable, default="semi_hard"
         How triplets are chosen from a batch.
     distance : {"squared_euclidean", "euclidean"}, default="squared_euclidean"
+
+    Examples
+    --------
+    >>> import torch
+    >>> embeddings = torch.tensor([[0.0, 0.0], [0.1, 0.0], [1.0, 0.0], [1.0, 0.1]])
+    >>> value = TripletLoss()(embeddings, torch.tensor([0, 0, 1, 1]))
+    >>> value.ndim, bool(value >= 0)
+    (0, True)
     """
 
     name = "triplet"
@@ -165,6 +200,14 @@ class SoftMarginTripletLoss(_TripletBase):
     ----------
     miner : {"batch_hard", "semi_hard", "all"} or callable, default="batch_hard"
     distance : {"euclidean", "squared_euclidean"}, default="euclidean"
+
+    Examples
+    --------
+    >>> import torch
+    >>> embeddings = torch.tensor([[0.0, 0.0], [0.1, 0.0], [1.0, 0.0], [1.0, 0.1]])
+    >>> value = SoftMarginTripletLoss()(embeddings, torch.tensor([0, 0, 1, 1]))
+    >>> value.ndim, bool(value >= 0)
+    (0, True)
     """
 
     name = "soft_margin_triplet"
@@ -186,6 +229,14 @@ class ContrastiveLoss(EmbeddingLoss):
     ----------
     margin : float, default=1.0
         Pairs of different identities farther apart than this cost nothing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> embeddings = torch.tensor([[0.0, 0.0], [0.1, 0.0], [1.0, 0.0], [1.0, 0.1]])
+    >>> value = ContrastiveLoss()(embeddings, torch.tensor([0, 0, 1, 1]))
+    >>> value.ndim, bool(value >= 0)
+    (0, True)
     """
 
     name = "contrastive"

@@ -46,9 +46,26 @@ class LossInfo:
 
 
 def register_loss(cls: type[Loss]) -> type[Loss]:
-    """Class decorator registering a built-in loss under ``cls.name`` for ``cls.task``."""
+    """Class decorator registering a loss under ``cls.name`` for ``cls.task`` in this Python session.
+
+    The built-in losses register this way, and so can a notebook or script. A package makes its losses known
+    wherever it is installed through the ``sklearn_costs.losses`` entry point instead.
+
+    Examples
+    --------
+    >>> from sklearn_costs.losses import PoissonLoss
+    >>> @register_loss
+    ... class SoftplusPoisson(PoissonLoss):
+    ...     name = "softplus_poisson_doc"
+    ...     def __init__(self, rate_link="softplus"):
+    ...         super().__init__(rate_link=rate_link)
+    >>> get_loss("softplus_poisson_doc", "counts").rate_link
+    'softplus'
+    """
     _check_loss_class(cls, origin=cls.__qualname__)
     _BUILTINS[(cls.task, cls.name)] = cls
+    if _DISCOVERED is not None:  # already looked up: add it without rescanning the entry points
+        _DISCOVERED[(cls.task, cls.name)] = LossInfo(cls.name, cls.task, BUILTIN_SOURCE, cls)
     return cls
 
 
@@ -103,14 +120,26 @@ def _dist_name(ep) -> str:
 
 
 def refresh() -> None:
-    """Forget the cached discovery; the next lookup scans the entry points again."""
+    """Forget the cached discovery; the next lookup scans the entry points again.
+
+    Examples
+    --------
+    >>> refresh()  # after installing a plugin package into a running session
+    >>> "poisson" in [info.name for info in available_losses("counts")]
+    True
+    """
     global _DISCOVERED
     _DISCOVERED = None
     _BROKEN.clear()
 
 
 def available_losses(task: str | None = None, include_broken: bool = False) -> list[LossInfo]:
-    """Every registered loss (optionally for one task), sorted by task and name."""
+    """Every registered loss (optionally for one task), sorted by task and name.
+    Examples
+    --------
+    >>> [info.name for info in available_losses("continuous")]
+    ['beta_nll', 'gaussian', 'laplace', 'mse', 'student_t']
+    """
     if task is not None and task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}; got {task!r}")
     infos = [info for (t, _), info in _discover().items() if task is None or t == task]
@@ -132,6 +161,15 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
         serves another task.
     LossPluginError
         The name belongs to a plugin that failed to load.
+
+    Examples
+    --------
+    >>> get_loss("negative_binomial", "counts")
+    NegativeBinomialLoss(rate_link='log')
+    >>> get_loss("gaussain", "continuous")
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     if isinstance(loss, str):
         registry = _discover()

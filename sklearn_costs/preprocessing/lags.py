@@ -13,6 +13,12 @@ def raised_cosine_basis(n_lags, n_basis, log_scale=True):
     With ``log_scale`` the bumps are narrow at short lags and wide at long ones, so recent history is resolved
     finely and the distant past smoothly. Neighbouring bumps overlap by half, so they sum to exactly 1 at every
     lag.
+
+    Examples
+    --------
+    >>> basis = raised_cosine_basis(n_lags=6, n_basis=3)
+    >>> basis.shape
+    (6, 3)
     """
     if n_basis < 1 or n_lags < 1:
         raise ValueError("n_lags and n_basis must be at least 1")
