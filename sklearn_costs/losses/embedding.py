@@ -49,7 +49,8 @@ def _masks(labels):
 
 
 class AllTripletsMiner:
-    """Every valid triplet: ``a != p`` of one identity, ``n`` of another. 
+    """Every valid triplet: ``a != p`` of one identity, ``n`` of another.
+
     Examples
     --------
     >>> import torch
