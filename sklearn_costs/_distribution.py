@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .base import NeuralCostEstimator, keeps_state_on_error
+from .base import NeuralCostEstimator, as_tensor, keeps_state_on_error
 from .losses.base import DistributionLoss
 from .modules import DistributionHead, DistributionNetwork, Standardize, mlp
 
@@ -106,7 +106,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         params = self._validated_params(X)
         y = self._check_y(y, len(next(iter(params.values()))))
         with torch.no_grad():
-            out = self.loss_.log_prob({k: v.double() for k, v in params.items()}, torch.as_tensor(y).double())
+            out = self.loss_.log_prob({k: v.double() for k, v in params.items()}, as_tensor(y, "cpu").double())
         return self._shape(out)
 
     def _check_y(self, y, n_rows):
