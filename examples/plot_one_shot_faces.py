@@ -73,7 +73,8 @@ embedder.transform(unseen_images[:3]).iloc[:, :5]
 # Nearest neighbours of a few queries
 # -----------------------------------
 # Green: the nearest enrolled photo is the same person (a correct one-shot match); red: someone else.
-plot_nearest_neighbors(embedder, unseen_images[rest[:4]], unseen_images[first], query_labels=unseen_people[rest[:4]],
+queries = np.array([rest[unseen_people[rest] == p][0] for p in test_ids[:4]])  # four different people
+plot_nearest_neighbors(embedder, unseen_images[queries], unseen_images[first], query_labels=unseen_people[queries],
                        gallery_labels=unseen_people[first], n_neighbors=4)
 plt.tight_layout()
 
