@@ -1,6 +1,6 @@
 """Speed and memory of the estimators against bare PyTorch loops on the same modules, in one process.
 
-Four tables, every figure measured in this run:
+Five tables, every figure measured in this run:
 
 1. Training and prediction throughput (rows/s) of each estimator at batch sizes 128 / 1024 / 8192, against
    - the same estimator on skorch's default path (a ``DataLoader`` collating rows one by one),
@@ -10,12 +10,14 @@ Four tables, every figure measured in this run:
    Prediction: ``estimator.predict`` against the bare module applied to slices without gradients.
 2. Scaling of the Poisson fit time with the number of rows (1e4 .. 1e6) and of neurons (10 .. 1000).
 3. Spike binning throughput (spikes/s) for 1e7 and 1e8 spikes (NumPy, one core).
-4. Peak memory of a fit, measured in a fresh process: the peak resident memory above what the process held
+4. Training rows/s on the CPU and, where PyTorch finds one, a CUDA GPU (float32 and bfloat16 autocast), for the
+   Poisson MLP and the CNN embedder.
+5. Peak memory of a fit, measured in a fresh process: the peak resident memory above what the process held
    before ``fit`` (X and y included), as a multiple of the size of X + y.
 
 Usage::
 
-    python benchmarks/throughput.py                      # everything, about 5 minutes on 2 cores
+    python benchmarks/throughput.py                      # everything, about 7 minutes on 2 cores
     python benchmarks/throughput.py --quick              # smaller sizes, for a smoke test
     python benchmarks/throughput.py --threads 1
 """
@@ -206,9 +208,38 @@ X, y = data(n_rows)
 cls(max_epochs=1).fit(X[:1000], y[:1000])
 open('/proc/self/clear_refs', 'w').write('5')  # reset the peak (VmHWM) to the current resident size
 before, _ = rss()
-cls(hidden_layer_sizes=(64, 64), batch_size=1024, max_epochs=2, early_stopping=early, random_state=0).fit(X, y)
+cls(hidden_layer_sizes=(64, 64), batch_size=1024, max_epochs=1, early_stopping=early, random_state=0).fit(X, y)
 print(X.nbytes + y.nbytes, rss()[1] - before)
 """
+
+
+def device_table(rows, epochs):
+    """Training rows/s of the Poisson MLP and the CNN embedder on the CPU and, where present, a CUDA GPU."""
+    devices = [("cpu", "float32")]
+    if torch.cuda.is_available():
+        devices += [("cuda", "float32"), ("cuda", "bfloat16")]
+    X, Y = count_data(rows)
+    rng = np.random.default_rng(0)
+    images = rng.random((rows // 10, 1, 32, 32), dtype=np.float32)
+    ids = rng.integers(100, size=len(images))
+    records = []
+    for device, precision in devices:
+        for name, model, data in [
+            ("PoissonSpikeRegressor MLP 12-256-256-50, batch 1024",
+             PoissonSpikeRegressor(hidden_layer_sizes=(256, 256), batch_size=1024), (X, Y)),
+            ("TripletEmbedder CNN 32x32, batch 128", TripletEmbedder(batch_size=128), (images, ids)),
+        ]:
+            model.set_params(max_epochs=epochs, early_stopping=False, random_state=0, device=device,
+                             precision=precision)
+            model.set_params(max_epochs=1).fit(data[0][:512], data[1][:512])  # CUDA context, kernels: not timed
+            model.set_params(max_epochs=epochs)
+            seconds = timed(model.fit, *data)
+            records.append({"model": name, "device": device, "precision": precision,
+                            "fit rows/s": len(data[0]) * epochs / seconds})
+            print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    if len(devices) == 1:
+        print("no CUDA device on this machine: the GPU rows are left out")
+    return pd.DataFrame(records)
 
 
 def memory_table(n_rows):
@@ -238,7 +269,8 @@ def main(argv=None):
     parser.add_argument("--estimators", nargs="*", default=list(ESTIMATORS), choices=list(ESTIMATORS))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "scaling", "binning", "memory"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["throughput", "scaling", "binning", "memory", "devices"])
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -252,6 +284,8 @@ def main(argv=None):
                                           [10, 100] if quick else [10, 100, 1000], epochs=2)
     if "binning" not in args.skip:
         tables["binning"] = binning_table([10**6] if quick else [10**7, 10**8], repeats=2 if quick else 3)
+    if "devices" not in args.skip:
+        tables["devices"] = device_table(5_000 if quick else 60_000, 1 if quick else 2)
     if "memory" not in args.skip:
         tables["memory"] = memory_table(20_000 if quick else 1_000_000)
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
