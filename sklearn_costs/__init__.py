@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .ensemble import DeepEnsembleRegressor
 from .gaussian import GaussianUncertaintyRegressor
 from .poisson import PoissonSpikeRegressor
 from .triplet import TripletEmbedder
@@ -11,4 +12,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["GaussianUncertaintyRegressor", "PoissonSpikeRegressor", "TripletEmbedder", "__version__"]
+__all__ = [
+    "DeepEnsembleRegressor",
+    "GaussianUncertaintyRegressor",
+    "PoissonSpikeRegressor",
+    "TripletEmbedder",
+    "__version__",
+]

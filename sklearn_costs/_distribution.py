@@ -92,6 +92,15 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         params = self._validated_params(X)
         return self._shape(self.loss_.mean(params))
 
+    def _mean_and_std(self, X):
+        params = self._validated_params(X)
+        if not self.loss_.has_std:
+            raise ValueError(
+                f"the {self.loss_.name!r} loss has no standard deviation (its distribution has no finite "
+                "variance), so return_std=True has no answer; use predict_interval for its quantiles"
+            )
+        return self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params))
+
     def predict_distribution(self, X) -> dict:
         """Every distribution parameter (mean, std or dispersion, ...) of each target, as NumPy arrays."""
         params = self._validated_params(X)

@@ -116,15 +116,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         std : ndarray of the same shape, only with ``return_std=True``
         """
-        if not return_std:
-            return super().predict(X)
-        params = self._validated_params(X)
-        if not self.loss_.has_std:
-            raise ValueError(
-                f"the {self.loss_.name!r} loss has no standard deviation (its distribution has no finite "
-                "variance), so return_std=True has no answer; use predict_interval for its quantiles"
-            )
-        return self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params))
+        return self._mean_and_std(X) if return_std else super().predict(X)
 
     def _scipy(self, X):
         params = self._validated_params(X)

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
+from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 
 # sklearn's checks draw continuous targets (e.g. y = X[:, 0] * 3 + noise); a spike-count model refuses any y that
 # is not a non-negative integer count, by design ("y must hold non-negative integer spike counts ..."). Each check
@@ -40,6 +40,8 @@ def _expected_failures(estimator):
         PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0),
         GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), max_epochs=30, lr=1e-2, random_state=0),
         TripletEmbedder(hidden_layer_sizes=(16,), embedding_dim=4, max_epochs=5, random_state=0),
+        DeepEnsembleRegressor(GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), max_epochs=30, lr=1e-2),
+                              n_estimators=2, random_state=0),
     ],
     expected_failed_checks=_expected_failures,
 )
