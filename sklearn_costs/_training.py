@@ -155,7 +155,7 @@ def seeded_dataloader(dataset, batch_size=128, shuffle=False, seed=None, **kwarg
 BATCHING = {"slices": SliceLoader, "dataloader": seeded_dataloader}
 
 #: ``precision`` to the autocast dtype (None: no autocast).
-PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 class CostNet(NeuralNet):

@@ -114,10 +114,11 @@ hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
     device : {{"cpu", "cuda", "cuda:N", "auto"}}, default="cpu"
         Where the network trains; ``"auto"`` takes a GPU when PyTorch finds one. The data is moved to the device
         once, and batches are cut there.
-    precision : {{"float32", "bfloat16", "float16"}}, default="float32"
+    precision : {{"float32", "bfloat16"}}, default="float32"
         Arithmetic of the network's forward pass. ``"bfloat16"`` runs it under ``torch.autocast`` (mixed
         precision: matrix products in bfloat16, the loss and the weights in float32), which speeds up large
-        networks on GPUs with bfloat16 units; ``"float16"`` is for older GPUs. Predictions are returned in float32
+        networks on GPUs with bfloat16 units. (float16 is not offered: without loss scaling its gradients
+        underflow, and bfloat16 has float32's range.) Predictions are returned in float32
         or float64 either way.
     n_threads : int or None, default=None
         PyTorch CPU threads during fit and predict; None leaves PyTorch's own setting. Set 1 when several fits
