@@ -37,7 +37,7 @@ from sklearn_costs.metrics import poisson_d2_per_target
 
 def network(loss):
     def fit_predict(X_train, Y_train, X_test):
-        model = PoissonSpikeRegressor(loss=loss, hidden_layer_sizes=(256, 256), lr=3e-3, random_state=0)
+        model = PoissonSpikeRegressor(loss=loss, hidden_layer_sizes=(128, 128), lr=3e-3, random_state=0)
         return model.fit(X_train, Y_train).predict(X_test)
 
     return fit_predict
