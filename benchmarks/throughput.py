@@ -17,7 +17,7 @@ Five tables, every figure measured in this run:
 
 Usage::
 
-    python benchmarks/throughput.py                      # everything, about 7 minutes on 2 cores
+    python benchmarks/throughput.py                      # everything, about 5 minutes on 2 cores
     python benchmarks/throughput.py --quick              # smaller sizes, for a smoke test
     python benchmarks/throughput.py --threads 1
 """
@@ -265,7 +265,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=60_000, help="rows of the throughput table")
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=[128, 1024, 8192])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per throughput figure")
     parser.add_argument("--estimators", nargs="*", default=list(ESTIMATORS), choices=list(ESTIMATORS))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
