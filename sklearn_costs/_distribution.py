@@ -13,6 +13,13 @@ from .losses.base import DistributionLoss
 from .modules import DistributionHead, DistributionNetwork, Standardize, mlp
 
 
+def mean_log_density(log_density, sample_weight=None) -> float:
+    """Mean log predictive density per sample (averaged over a sample's targets first), optionally weighted:
+    the ``score`` of continuous predictive distributions."""
+    per_sample = np.reshape(log_density, (len(log_density), -1)).mean(1)
+    return float(np.average(per_sample, weights=sample_weight))
+
+
 class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     """A network whose outputs parametrise ``loss``'s distribution of each target given ``X``.
 

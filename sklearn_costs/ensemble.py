@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clon
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._distribution import DistributionRegressor
+from ._distribution import DistributionRegressor, mean_log_density
 from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
 
@@ -125,8 +125,8 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         shape = members[0]._shape
 
         def quantile(q):
-            lo = np.min([d.ppf(q) for d in dists], axis=0)
-            hi = np.max([d.ppf(q) for d in dists], axis=0)
+            member_quantiles = [d.ppf(q) for d in dists]  # the mixture quantile lies between them
+            lo, hi = np.min(member_quantiles, axis=0), np.max(member_quantiles, axis=0)
             for _ in range(60):  # the bracket halves each time: 60 halvings reach float64 resolution
                 mid = 0.5 * (lo + hi)
                 below = np.mean([d.cdf(mid) for d in dists], axis=0) < q
@@ -153,8 +153,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             if sample_weight is not None:
                 raise ValueError("sample_weight is not supported by the D2 score of counts")
             return poisson_d2_score(np.asarray(y, dtype=np.float64), self.predict(X))
-        log_density = self.log_likelihood(X, y)
-        return float(np.average(np.reshape(log_density, (len(log_density), -1)).mean(1), weights=sample_weight))
+        return mean_log_density(self.log_likelihood(X, y), sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ._distribution import DistributionRegressor
+from ._distribution import DistributionRegressor, mean_log_density
 from .base import fill_common_parameters, shared_arguments
 
 
@@ -154,5 +152,4 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         rewards a calibrated std as well as an accurate mean, and ``GridSearchCV`` ranks losses by it fairly.
         It is the negative of the "test NLL" of the uncertainty literature.
         """
-        log_density = self.log_likelihood(X, y)
-        return float(np.average(np.reshape(log_density, (len(log_density), -1)).mean(1), weights=sample_weight))
+        return mean_log_density(self.log_likelihood(X, y), sample_weight)

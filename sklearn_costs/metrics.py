@@ -50,6 +50,7 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None):
 
 def poisson_d2_score(y_true, y_pred, y_null=None):
     """Mean over targets of :func:`poisson_d2_per_target`, ignoring undefined (all-constant) targets.
+
     Examples
     --------
     >>> round(poisson_d2_score([[0, 2], [2, 4]], [[0.1, 2.5], [1.9, 3.5]]), 3)
@@ -61,6 +62,7 @@ def poisson_d2_score(y_true, y_pred, y_null=None):
 
 def gaussian_crps(y_true, mean, std):
     """Continuous ranked probability score of Gaussian predictions (closed form, lower is better), per element.
+
     Examples
     --------
     >>> import numpy as np
@@ -115,6 +117,7 @@ def interval_coverage(y_true, lower, upper):
 
 def mean_interval_width(lower, upper):
     """Mean width of prediction intervals (sharpness: narrower is better at equal coverage).
+
     Examples
     --------
     >>> mean_interval_width([0.0, 1.0], [2.0, 2.0])
@@ -220,6 +223,7 @@ def uncertainty_report(estimator, X, y, coverage=0.9, random_state=0):
 
 def neg_calibration_error_scorer(estimator, X, y):
     """Scorer: minus the regression calibration error of ``estimator`` on ``(X, y)`` (greater is better).
+
     Examples
     --------
     >>> from sklearn.model_selection import cross_val_score

@@ -120,6 +120,7 @@ def plot_reliability_diagram(estimator, X, y, ax=None, label=None):
 
 def plot_std_vs_error(estimator, X, y, ax=None, true_std=None):
     """Predicted std against the absolute error of the mean (and against the true std when known).
+
     Examples
     --------
     >>> from sklearn_costs import GaussianUncertaintyRegressor
@@ -144,6 +145,7 @@ def plot_std_vs_error(estimator, X, y, ax=None, true_std=None):
 
 def plot_prediction_bands(estimator, X, y, feature, coverage=0.9, ax=None):
     """Targets and the predicted mean with its central ``coverage`` interval, sorted by one feature.
+
     Examples
     --------
     >>> from sklearn_costs import GaussianUncertaintyRegressor

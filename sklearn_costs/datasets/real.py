@@ -37,6 +37,7 @@ class DataNotFoundError(FileNotFoundError):
 
 def data_home() -> Path:
     """The folder holding ``spikes/``, ``uci/`` and ``faces/``; raises :class:`DataNotFoundError` if none.
+
     Examples
     --------
     >>> sorted(p.name for p in data_home().iterdir() if p.is_dir())

@@ -108,6 +108,7 @@ class SemiHardMiner:
 
 class BatchHardMiner:
     """Batch-hard triplets (Hermans et al. 2017): per anchor its farthest positive and closest negative.
+
     Examples
     --------
     >>> import torch

@@ -135,6 +135,7 @@ def refresh() -> None:
 
 def available_losses(task: str | None = None, include_broken: bool = False) -> list[LossInfo]:
     """Every registered loss (optionally for one task), sorted by task and name.
+
     Examples
     --------
     >>> [info.name for info in available_losses("continuous")]
