@@ -1,6 +1,9 @@
-"""PyTorch networks behind the estimators: an input standardizer, an MLP body, the distribution head, a small CNN."""
+"""PyTorch networks behind the estimators: an input standardizer, an MLP body, the distribution head, a small CNN
+and its image preprocessing."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -105,18 +108,19 @@ class EmbeddingNetwork(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """A small convolutional embedder for grey or colour images of any size of at least 8x8.
+    """A small convolutional embedder for grey or colour images.
 
-    Three blocks of (conv 3x3, batch norm, ReLU, conv 3x3, batch norm, ReLU, 2x2 max pool) with
-    ``width, 2 width, 4 width`` channels, global average pooling, then a linear layer to ``embedding_dim``.
+    ``blocks`` blocks of (conv 3x3, batch norm, ReLU, conv 3x3, batch norm, ReLU, 2x2 max pool) with
+    ``width, 2 width, 4 width, ...`` channels, global average pooling, then a linear layer to ``embedding_dim``.
     """
 
-    def __init__(self, in_channels: int, embedding_dim: int, width: int = 32, dropout: float = 0.0):
+    def __init__(self, in_channels: int, embedding_dim: int, width: int = 32, dropout: float = 0.0, blocks: int = 3):
         super().__init__()
-        blocks = []
+        layers = []
         channels = in_channels
-        for out in (width, 2 * width, 4 * width):
-            blocks += [
+        for b in range(blocks):
+            out = width * 2**b
+            layers += [
                 nn.Conv2d(channels, out, 3, padding=1, bias=False),
                 nn.BatchNorm2d(out),
                 nn.ReLU(),
@@ -126,7 +130,7 @@ class SmallCNN(nn.Module):
                 nn.MaxPool2d(2, ceil_mode=True),
             ]
             channels = out
-        self.features = nn.Sequential(*blocks)
+        self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.out = nn.Linear(channels, embedding_dim)
 
@@ -135,27 +139,49 @@ class SmallCNN(nn.Module):
         return self.out(self.dropout(h))
 
 
-class ImageAugment(nn.Module):
-    """Random shifts (up to ``max_shift`` of the size, zero padded) and horizontal flips, in training mode only."""
+class StandardizeEachImage(nn.Module):
+    """Each image to zero mean and unit variance over its pixels: removes differences of lighting and contrast
+    between photos, which otherwise dominate distances between faces."""
 
-    def __init__(self, max_shift: float = 0.1, flip: bool = True):
+    def forward(self, x):
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+        return (x - mean) / std
+
+
+class ImageAugment(nn.Module):
+    """Random small rotations, scalings, shifts and horizontal flips, in training mode only.
+
+    One random affine map per image (rotation up to ``max_rotation`` degrees, scale within ``1 +- max_scale``,
+    shift up to ``max_shift`` of the size), resampled bilinearly with border padding.
+    """
+
+    def __init__(self, max_shift: float = 0.08, max_rotation: float = 10.0, max_scale: float = 0.1,
+                 flip: bool = True):
         super().__init__()
         self.max_shift = max_shift
+        self.max_rotation = max_rotation
+        self.max_scale = max_scale
         self.flip = flip
 
     def forward(self, x):
         if not self.training:
             return x
-        n, _, h, w = x.shape
+        n = len(x)
+
+        def uniform(*shape):  # in [-1, 1)
+            return torch.rand(*shape, device=x.device) * 2 - 1
+
+        angle = uniform(n) * math.radians(self.max_rotation)
+        scale = 1 + uniform(n) * self.max_scale
+        mirror = torch.ones(n, device=x.device)
         if self.flip:
-            flipped = torch.rand(n, device=x.device) < 0.5
-            x = torch.where(flipped[:, None, None, None], x.flip(3), x)
-        dy, dx = max(1, int(round(self.max_shift * h))), max(1, int(round(self.max_shift * w)))
-        padded = nn.functional.pad(x, (dx, dx, dy, dy))
-        oy = torch.randint(0, 2 * dy + 1, (n,), device=x.device)
-        ox = torch.randint(0, 2 * dx + 1, (n,), device=x.device)
-        rows = (oy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]
-        cols = (ox[:, None] + torch.arange(w, device=x.device)[None, :])[:, None, None, :]
-        batch = torch.arange(n, device=x.device)[:, None, None, None]
-        channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-        return padded[batch, channel, rows, cols]
+            mirror = torch.where(torch.rand(n, device=x.device) < 0.5, -mirror, mirror)
+        theta = torch.zeros(n, 2, 3, device=x.device)
+        theta[:, 0, 0] = torch.cos(angle) / scale * mirror
+        theta[:, 0, 1] = -torch.sin(angle) / scale
+        theta[:, 1, 0] = torch.sin(angle) / scale * mirror
+        theta[:, 1, 1] = torch.cos(angle) / scale
+        theta[:, :, 2] = uniform(n, 2) * 2 * self.max_shift  # grid coordinates span [-1, 1]: 2 x the fraction
+        grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        return nn.functional.grid_sample(x, grid.to(x.dtype), padding_mode="border", align_corners=False)

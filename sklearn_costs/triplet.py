@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._training import IdentityBatchLoader
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
-from .modules import EmbeddingNetwork, ImageAugment, SmallCNN, Standardize, mlp
+from .modules import EmbeddingNetwork, ImageAugment, SmallCNN, Standardize, StandardizeEachImage, mlp
 
 
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "
@@ -54,11 +54,17 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     image_shape : tuple, optional
         ``(H, W)`` or ``(C, H, W)`` of flat rows that are images.
     augment : bool, default=False
-        Random shifts of up to 10% of the image size and horizontal flips during training (images only).
+        Random rotations (up to 10 degrees), scalings (up to 10%), shifts (up to 8% of the size) and horizontal
+        flips during training (images only): with few photos per identity, the strongest guard against
+        overfitting.
     images_per_identity : int, default=4
         ``K`` of the P x K batches; ``P = batch_size // K``.
     cnn_width : int, default=16
         Channels of the CNN's first block (then x2, x4).
+    cnn_blocks : int, default=3
+        Convolution blocks of the CNN, each halving the image size: pick about ``log2(size / 4)`` (2 for 16x16
+        images, 3 for 32x32). The CNN standardises each image to zero mean and unit variance first, so that
+        lighting and contrast do not count as identity.
     {common_parameters}
 
     Attributes
@@ -108,6 +114,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         augment=False,
         images_per_identity=4,
         cnn_width=16,
+        cnn_blocks=3,
         hidden_layer_sizes=(256, 128),
         activation="relu",
         dropout=0.0,
@@ -135,6 +142,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         self.augment = augment
         self.images_per_identity = images_per_identity
         self.cnn_width = cnn_width
+        self.cnn_blocks = cnn_blocks
         super().__init__(**shared_arguments(locals()))
 
     def _loss_defaults(self):
@@ -237,11 +245,13 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         if self.module == "cnn" or (self.module == "auto" and images):
             if not images:
                 raise ValueError("module='cnn' needs images: arrays (n, H, W) / (n, C, H, W) or image_shape=")
-            scale = X.std().clamp_min(1e-6)
-            layers = [Standardize(X.mean(), scale)]
+            if not (isinstance(self.cnn_blocks, numbers.Integral) and self.cnn_blocks >= 1):
+                raise ValueError(f"cnn_blocks must be a positive integer; got {self.cnn_blocks!r}")
+            layers = [StandardizeEachImage()]
             if self.augment:
                 layers.append(ImageAugment())
-            layers.append(SmallCNN(X.shape[1], self.embedding_dim, width=self.cnn_width, dropout=self.dropout))
+            layers.append(SmallCNN(X.shape[1], self.embedding_dim, width=self.cnn_width, dropout=self.dropout,
+                                   blocks=int(self.cnn_blocks)))
             body = torch.nn.Sequential(*layers)
         else:
             flat = X.reshape(len(X), -1)

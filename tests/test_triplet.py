@@ -159,3 +159,46 @@ def test_pickle_and_reproducibility(digits):
     np.testing.assert_array_equal(a.transform(images[:20]), b.transform(images[:20]))
     again = pickle.loads(pickle.dumps(a))
     np.testing.assert_array_equal(again.transform(images[:20]), a.transform(images[:20]))
+
+
+def test_cnn_standardizes_each_image_and_stacks_cnn_blocks(digits):
+    from sklearn_costs.modules import StandardizeEachImage
+
+    x = torch.rand(3, 1, 8, 8) * torch.tensor([1.0, 5.0, 0.1])[:, None, None, None] + 7
+    z = StandardizeEachImage()(x)
+    torch.testing.assert_close(z.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(dim=(1, 2, 3)), torch.ones(3))
+    # brighter or higher-contrast copies of a photo embed alike
+    images, labels = digits
+    model = quick(max_epochs=2, cnn_blocks=2).fit(images[:300], labels[:300])
+    pools = [m for m in model.net_.module_.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert len(pools) == 2
+    np.testing.assert_allclose(model.transform(3 * images[:5] + 10), model.transform(images[:5]), atol=1e-4)
+    with pytest.raises(ValueError, match="cnn_blocks must be a positive integer"):
+        quick(cnn_blocks=0).fit(images[:300], labels[:300])
+
+
+def test_augmentation_rotates_scales_and_keeps_flat_images_flat():
+    aug = ImageAugment(max_shift=0.0, max_rotation=0.0, max_scale=0.0, flip=True)
+    x = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8).repeat(64, 1, 1, 1)
+    torch.manual_seed(0)
+    out = aug.train()(x)
+    flipped = torch.isclose(out, x.flip(3), atol=1e-4).flatten(1).all(1)
+    same = torch.isclose(out, x, atol=1e-4).flatten(1).all(1)
+    assert (flipped | same).all() and flipped.any() and same.any()  # no distortion left: only mirror images
+    constant = torch.full((4, 1, 16, 16), 0.5)
+    torch.testing.assert_close(ImageAugment(max_rotation=30, max_scale=0.3).train()(constant), constant)
+
+
+def test_embedders_of_several_seeds_side_by_side_in_a_feature_union(digits):
+    from sklearn.pipeline import make_union
+
+    images, labels = digits
+    members = [quick(module="mlp", embedding_dim=4, max_epochs=2, random_state=seed) for seed in range(2)]
+    union = make_union(*members).fit(images[:300], labels[:300])
+    out = union.transform(images[300:310])
+    assert out.shape == (10, 8)
+    np.testing.assert_allclose(out[:, :4], members[0].fit(images[:300], labels[:300]).transform(images[300:310]),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out[:, :4], out[:, 4:])  # different seeds, different embeddings
+    assert union.get_feature_names_out()[0] == "tripletembedder-1__embedding0"
