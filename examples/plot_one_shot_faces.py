@@ -25,8 +25,9 @@ from sklearn_costs.plotting import plot_embedding_2d, plot_nearest_neighbors
 try:
     faces = load_faces("olivetti")
     images, people = faces.images.astype(np.float32) / 255.0, faces.target
-    # 64x64 photos: halved to 32x32 by averaging 2x2 blocks, which keeps this example fast on a CPU
-    images = images.reshape(-1, 32, 2, 32, 2).mean(axis=(2, 4))
+    # 64x64 photos averaged over 4x4 blocks to 16x16: with 30 people to learn from, the coarse picture
+    # generalises better to new people (and trains in seconds)
+    images = images.reshape(-1, 16, 4, 16, 4).mean(axis=(2, 4))
     source = "Olivetti faces"
 except DataNotFoundError:
     from sklearn.datasets import load_digits
@@ -44,9 +45,11 @@ print(f"{source}: {len(images)} images of {len(identities)} identities; {len(tes
 # %%
 # Train on the seen identities
 # ----------------------------
-# Image-shaped input selects the small CNN. Batches hold several images of several people (P x K), so that the
-# semi-hard miner always finds positives and negatives.
-embedder = TripletEmbedder(embedding_dim=32, margin=0.2, max_epochs=40, random_state=0)
+# Image-shaped input selects the small CNN (two blocks suit 16x16 or 8x8 images). Batches hold several images of
+# several people (P x K), so that the semi-hard miner always finds positives and negatives. With ten photos per
+# person, random small rotations, scalings, shifts and flips (``augment=True``) are what keeps the network from
+# memorising the training people.
+embedder = TripletEmbedder(embedding_dim=32, margin=0.2, cnn_blocks=2, augment=True, max_epochs=60, random_state=0)
 embedder.fit(images[seen], people[seen])
 print(f"{embedder.n_iter_} epochs; recall@1 on the unseen people: {embedder.score(images[~seen], people[~seen]):.3f}")
 

@@ -71,3 +71,14 @@ def test_faces_of_people_never_seen_are_recognised_from_one_photo():
     emb = model.transform(X[new])
     assert model.score(X[new], faces.target[new]) > 0.85  # recall@1 among unseen people
     assert one_shot_accuracy(emb, faces.target[new]) > 0.55  # 10-way, chance 0.1
+
+
+def test_augmented_cnn_on_coarse_faces_beats_raw_pixels_one_shot():
+    real_data_or_skip()
+    faces = load_faces("olivetti")
+    X = faces.images.astype(np.float32).reshape(400, 16, 4, 16, 4).mean(axis=(2, 4)) / 255.0  # 16x16
+    new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
+    model = TripletEmbedder(cnn_blocks=2, augment=True, n_iter_no_change=40, n_threads=1, random_state=0)
+    emb = model.fit(X[~new], faces.target[~new]).transform(X[new])
+    pixels = one_shot_accuracy(X[new].reshape(100, -1), faces.target[new])
+    assert one_shot_accuracy(emb, faces.target[new]) > pixels + 0.03
