@@ -11,6 +11,7 @@ Usage::
     python benchmarks/faces.py                    # Olivetti, 4 folds x 3 seeds (about 13 min on 2 cores)
     python benchmarks/faces.py --data orl --seeds 1
     python benchmarks/faces.py --folds-run 2      # the first 2 folds of each seed
+    python benchmarks/faces.py --members 10 --methods "10 x TripletEmbedder CNN 4x4-pooled (FeatureUnion)"
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def triplet_cnn(seed, **params):
                            n_threads=1, **params)  # one thread: several times faster for so small a net
 
 
-def methods():
+def methods(members=5):
     flat = lambda images: images.reshape(len(images), -1)  # noqa: E731
     small = lambda images: downsample(images, 4)  # noqa: E731
     return {
@@ -82,9 +83,9 @@ def methods():
             0, miner="batch_hard", margin=0.5).fit(small(X), y).transform(small(Xt)),
         "TripletEmbedder CNN 4x4-pooled, semi-hard": lambda X, y, Xt: triplet_cnn(0).fit(small(X), y).transform(
             small(Xt)),
-        # five seeds' embeddings side by side: squared distances add up over the members
-        "5 x TripletEmbedder CNN 4x4-pooled (FeatureUnion)": lambda X, y, Xt: make_union(
-            *[triplet_cnn(seed) for seed in range(5)]).fit(small(X), y).transform(small(Xt)),
+        # several seeds' embeddings side by side: squared distances add up over the members
+        f"{members} x TripletEmbedder CNN 4x4-pooled (FeatureUnion)": lambda X, y, Xt: make_union(
+            *[triplet_cnn(seed) for seed in range(members)]).fit(small(X), y).transform(small(Xt)),
     }
 
 
@@ -94,6 +95,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--folds-run", type=int, default=4)
     parser.add_argument("--methods", nargs="*", default=None)
+    parser.add_argument("--members", type=int, default=5, help="embedders in the FeatureUnion ensemble")
     args = parser.parse_args(argv)
 
     faces = load_faces(args.data)
@@ -102,7 +104,7 @@ def main(argv=None):
         images = downsample(images, 2)
     labels = faces.target
     people = np.unique(labels)
-    chosen = methods()
+    chosen = methods(args.members)
     if args.methods:
         chosen = {k: v for k, v in chosen.items() if k in args.methods}
 
