@@ -48,9 +48,10 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         L2-normalise the embeddings (distances then lie in [0, 4] for the squared Euclidean distance).
     module : {"auto", "mlp", "cnn"} or torch.nn.Module, default="auto"
         ``"auto"`` takes the CNN for image-shaped inputs (arrays ``(n, H, W)``, ``(n, C, H, W)``, or flat rows
-        with ``image_shape``) and the MLP for tables. A ``torch.nn.Module`` (mapping a batch of inputs in the
-        shape they are given, images as ``(n, C, H, W)``, to ``(n, embedding_dim)``) is used as it is, copied
-        at each fit.
+        with ``image_shape``) and the MLP for tables. The CNN standardises each image to zero mean and unit
+        variance first, so that lighting and contrast do not count as identity. A ``torch.nn.Module`` (mapping a
+        batch of inputs in the shape they are given, images as ``(n, C, H, W)``, to ``(n, embedding_dim)``) is
+        used as it is, copied at each fit.
     image_shape : tuple, optional
         ``(H, W)`` or ``(C, H, W)`` of flat rows that are images.
     augment : bool, default=False
@@ -60,11 +61,10 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     images_per_identity : int, default=4
         ``K`` of the P x K batches; ``P = batch_size // K``.
     cnn_width : int, default=16
-        Channels of the CNN's first block (then x2, x4).
+        Channels of the CNN's first block, doubled at each further block.
     cnn_blocks : int, default=3
         Convolution blocks of the CNN, each halving the image size: pick about ``log2(size / 4)`` (2 for 16x16
-        images, 3 for 32x32). The CNN standardises each image to zero mean and unit variance first, so that
-        lighting and contrast do not count as identity.
+        images, 3 for 32x32).
     {common_parameters}
 
     Attributes

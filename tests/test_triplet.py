@@ -178,7 +178,7 @@ def test_cnn_standardizes_each_image_and_stacks_cnn_blocks(digits):
         quick(cnn_blocks=0).fit(images[:300], labels[:300])
 
 
-def test_augmentation_rotates_scales_and_keeps_flat_images_flat():
+def test_augmentation_without_distortion_only_mirrors_and_keeps_flat_images_flat():
     aug = ImageAugment(max_shift=0.0, max_rotation=0.0, max_scale=0.0, flip=True)
     x = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8).repeat(64, 1, 1, 1)
     torch.manual_seed(0)
