@@ -9,7 +9,7 @@ of each enrolled, the other 9 recognised by 1-NN; mean over 20 random enrolments
 Usage::
 
     python benchmarks/faces.py                    # Olivetti, 4 folds x 3 seeds (about 13 min on 2 cores)
-    python benchmarks/faces.py --data orl
+    python benchmarks/faces.py --data orl         # ORL, the same protocol (about 16 min)
     python benchmarks/faces.py --folds-run 2      # the first 2 folds of each seed
     python benchmarks/faces.py --members 5 10 20  # ensembles of the first 5, 10, 20 CNN embedders
 """
