@@ -245,12 +245,14 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         if self.module == "cnn" or (self.module == "auto" and images):
             if not images:
                 raise ValueError("module='cnn' needs images: arrays (n, H, W) / (n, C, H, W) or image_shape=")
-            if not (isinstance(self.cnn_blocks, numbers.Integral) and self.cnn_blocks >= 1):
-                raise ValueError(f"cnn_blocks must be a positive integer; got {self.cnn_blocks!r}")
+            for name in ("cnn_blocks", "cnn_width"):
+                value = getattr(self, name)
+                if not (isinstance(value, numbers.Integral) and value >= 1):
+                    raise ValueError(f"{name} must be a positive integer; got {value!r}")
             layers = [StandardizeEachImage()]
             if self.augment:
                 layers.append(ImageAugment())
-            layers.append(SmallCNN(X.shape[1], self.embedding_dim, width=self.cnn_width, dropout=self.dropout,
+            layers.append(SmallCNN(X.shape[1], self.embedding_dim, width=int(self.cnn_width), dropout=self.dropout,
                                    blocks=int(self.cnn_blocks)))
             body = torch.nn.Sequential(*layers)
         else:

@@ -176,6 +176,10 @@ def test_cnn_standardizes_each_image_and_stacks_cnn_blocks(digits):
     np.testing.assert_allclose(model.transform(3 * images[:5] + 10), model.transform(images[:5]), atol=1e-4)
     with pytest.raises(ValueError, match="cnn_blocks must be a positive integer"):
         quick(cnn_blocks=0).fit(images[:300], labels[:300])
+    before = model.transform(images[:5])
+    with pytest.raises(ValueError, match=r"cnn_width must be a positive integer; got 2\.5"):
+        model.set_params(cnn_width=2.5).fit(images[:300], labels[:300])
+    np.testing.assert_array_equal(model.transform(images[:5]), before)  # the failed fit kept the fitted model
 
 
 def test_augmentation_without_distortion_only_mirrors_and_keeps_flat_images_flat():
