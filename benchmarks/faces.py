@@ -30,19 +30,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_costs import TripletEmbedder
 from sklearn_costs.datasets import load_faces
-from sklearn_costs.metrics import one_shot_accuracy, recall_at_1
-
-
-def k_shot_accuracy(emb, labels, k, n_trials=20, seed=0):
-    rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    scores = []
-    for _ in range(n_trials):
-        enrolled = np.concatenate([rng.choice(np.flatnonzero(labels == c), k, replace=False) for c in classes])
-        queries = np.setdiff1d(np.arange(len(labels)), enrolled)
-        nearest = np.argmin(cdist(emb[queries], emb[enrolled], "sqeuclidean"), axis=1)
-        scores.append(np.mean(labels[enrolled][nearest] == labels[queries]))
-    return float(np.mean(scores))
+from sklearn_costs.metrics import few_shot_accuracy, one_shot_accuracy, recall_at_1
 
 
 def verification_auc(emb, labels):
@@ -174,7 +162,7 @@ def main(argv=None):
                 results[name].append(
                     {
                         "one-shot": one_shot_accuracy(emb, y, random_state=seed),
-                        "5-shot": k_shot_accuracy(emb, y, 5, seed=seed),
+                        "5-shot": few_shot_accuracy(emb, y, shots=5, random_state=seed),
                         "recall@1": recall_at_1(emb, y),
                         "ROC AUC": verification_auc(emb, y),
                         "fit s": seconds,

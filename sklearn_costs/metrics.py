@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
@@ -266,9 +268,49 @@ def recall_at_1(embeddings, labels):
     return float(hit[matchable].mean())
 
 
+def few_shot_accuracy(embeddings, labels, shots=1, n_trials=20, random_state=0):
+    """N-way k-shot accuracy: per trial ``shots`` random samples of each label are enrolled, the others are
+    classified by the label of their nearest enrolled sample; the mean accuracy over ``n_trials`` random
+    enrolments.
+
+    Every label needs at least ``shots`` samples; a label with exactly ``shots`` is enrolled each time and only
+    competes with the others (a gallery identity without queries).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> embeddings = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.3]])
+    >>> few_shot_accuracy(embeddings, np.array([0, 0, 0, 1, 1, 1]), shots=2)
+    1.0
+    """
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(random_state)
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    if not (isinstance(shots, numbers.Integral) and shots >= 1):
+        raise ValueError(f"shots must be a positive integer; got {shots!r}")
+    if counts.min() < shots:
+        smallest = classes[counts.argmin()].tolist()
+        raise ValueError(
+            f"label {smallest!r} has {counts.min()} samples; {shots}-shot accuracy enrols {shots} of every label: "
+            "lower shots or leave out the labels with fewer samples"
+        )
+    if counts.max() <= shots:
+        raise ValueError(f"no sample is left to classify: every label has at most shots={shots} samples")
+    members = [np.flatnonzero(labels == c) for c in classes]
+    scores = []
+    for _ in range(n_trials):
+        enrolled = np.concatenate([rng.choice(rows, shots, replace=False) for rows in members])
+        queries = np.setdiff1d(np.arange(len(labels)), enrolled)
+        nearest = np.argmin(cdist(embeddings[queries], embeddings[enrolled], "sqeuclidean"), axis=1)
+        scores.append(np.mean(labels[enrolled][nearest] == labels[queries]))
+    return float(np.mean(scores))
+
+
 def one_shot_accuracy(embeddings, labels, n_trials=20, random_state=0):
-    """N-way one-shot accuracy: per trial one random sample of each label is enrolled, the others are classified by
-    their nearest enrolled sample; the mean accuracy over ``n_trials`` random enrolments.
+    """N-way one-shot accuracy: :func:`few_shot_accuracy` with one enrolled sample per label.
 
     Examples
     --------
@@ -277,16 +319,4 @@ def one_shot_accuracy(embeddings, labels, n_trials=20, random_state=0):
     >>> one_shot_accuracy(embeddings, np.array([0, 0, 1, 1, 2, 2]))
     1.0
     """
-    from scipy.spatial.distance import cdist
-
-    rng = np.random.default_rng(random_state)
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
-    scores = []
-    for _ in range(n_trials):
-        enrolled = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
-        queries = np.setdiff1d(np.arange(len(labels)), enrolled)
-        nearest = np.argmin(cdist(embeddings[queries], embeddings[enrolled], "sqeuclidean"), axis=1)
-        scores.append(np.mean(classes[nearest] == labels[queries]))
-    return float(np.mean(scores))
+    return few_shot_accuracy(embeddings, labels, shots=1, n_trials=n_trials, random_state=random_state)

@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn_costs import TripletEmbedder
 from sklearn_costs._training import IdentityBatchLoader, TensorDataset
 from sklearn_costs.losses import ContrastiveLoss
-from sklearn_costs.metrics import one_shot_accuracy, recall_at_1
+from sklearn_costs.metrics import few_shot_accuracy, one_shot_accuracy, recall_at_1
 from sklearn_costs.modules import ImageAugment, SmallCNN
 
 
@@ -51,6 +51,33 @@ def test_embedding_separates_identities_it_was_trained_on(digits):
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)  # L2-normalised
     assert model.score(images[1200:], labels[1200:]) > 0.9
     assert model.score(images[1200:], labels[1200:]) == pytest.approx(recall_at_1(emb, labels[1200:]))
+
+
+def test_few_shot_accuracy_matches_the_exact_expectation_over_enrolments():
+    from itertools import combinations, product
+
+    embeddings = np.array([[0.0], [1.0], [4.0], [3.0], [6.0], [7.0]])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    for shots in (1, 2):
+        exact = []
+        for enrolled in product(combinations([0, 1, 2], shots), combinations([3, 4, 5], shots)):
+            enrolled = list(sum(enrolled, ()))
+            queries = np.setdiff1d(np.arange(6), enrolled)
+            knn = KNeighborsClassifier(n_neighbors=1).fit(embeddings[enrolled], labels[enrolled])
+            exact.append(np.mean(knn.predict(embeddings[queries]) == labels[queries]))
+        estimate = few_shot_accuracy(embeddings, labels, shots=shots, n_trials=4000, random_state=1)
+        assert estimate == pytest.approx(np.mean(exact), abs=0.015)
+    assert 0 < few_shot_accuracy(embeddings, labels, shots=1, n_trials=50) < 1
+    assert one_shot_accuracy(embeddings, labels) == few_shot_accuracy(embeddings, labels, shots=1)
+    # a label with exactly `shots` samples is always enrolled: a distractor without queries
+    with_gallery = few_shot_accuracy(np.vstack([embeddings, [[0.5]]]), np.append(labels, 2), n_trials=200)
+    assert with_gallery < few_shot_accuracy(embeddings, labels, n_trials=200)
+    with pytest.raises(ValueError, match="label 0 has 3 samples; 4-shot accuracy enrols 4"):
+        few_shot_accuracy(embeddings, labels, shots=4)
+    with pytest.raises(ValueError, match="no sample is left to classify"):
+        few_shot_accuracy(embeddings, labels, shots=3)
+    with pytest.raises(ValueError, match="shots must be a positive integer"):
+        few_shot_accuracy(embeddings, labels, shots=0)
 
 
 def test_one_shot_pipeline_with_knn(digits):
