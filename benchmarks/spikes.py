@@ -16,7 +16,7 @@ Usage::
     python benchmarks/spikes.py                 # all 8 folds, all neurons (about 40 min on 2 cores: the boosting)
     python benchmarks/spikes.py --folds-run 2   # the first 2 of the 8 folds
     python benchmarks/spikes.py --contiguous    # contiguous blocks instead of shuffled bins
-    python benchmarks/spikes.py --history 10    # every method also sees the previous 500 ms of kinematics
+    python benchmarks/spikes.py --history 20    # every method also sees the previous second of kinematics
 
 ``--history N`` adds the kinematics of the N previous bins to every method's inputs, through
 ``LagFeatures(n_lags=N, basis="raised_cosine", n_basis=--history-basis)`` applied to the whole recording in time
@@ -82,7 +82,7 @@ def main(argv=None):
     parser.add_argument("--contiguous", action="store_true", help="contiguous blocks instead of shuffled bins")
     parser.add_argument("--methods", nargs="*", default=list(METHODS), help="subset of the methods (by name)")
     parser.add_argument("--history", type=int, default=0, help="previous bins of kinematics added to the inputs")
-    parser.add_argument("--history-basis", type=int, default=5, help="raised-cosine bumps spanning the history")
+    parser.add_argument("--history-basis", type=int, default=6, help="raised-cosine bumps spanning the history")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.methods) - set(METHODS))
     if unknown:
