@@ -16,7 +16,9 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None):
 
     ``D2 = 1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the Poisson deviance and ``y_null`` the column means of
     ``y_true`` (scikit-learn's ``d2_tweedie_score(power=1)``), or given null predictions (the training mean, as in
-    Benjamin et al. 2018). Columns without any count are undefined and come back as NaN.
+    Benjamin et al. 2018). Columns whose null deviance is 0 are undefined and come back as NaN: with the default
+    null, the columns without any count; with a given positive ``y_null`` such a column is defined (``1 -
+    sum(y_pred) / sum(y_null)``), and it is for the caller to leave it out (as the spykesML protocol does).
 
     Parameters
     ----------

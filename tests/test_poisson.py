@@ -79,6 +79,9 @@ def test_d2_of_a_silent_neuron_is_undefined_and_left_out():
     pred = np.array([[0.1, 1.0], [0.1, 3.0], [0.1, 2.0]])
     d2 = poisson_d2_per_target(y, pred)
     assert np.isnan(d2[0]) and d2[1] == pytest.approx(1.0)
+    # against a training-fold null the silent neuron has a number: 1 - predicted total / null total
+    d2 = poisson_d2_per_target(y, pred, y_null=[0.4, 2.0])
+    assert d2[0] == pytest.approx(1 - 0.3 / 1.2) and d2[1] == pytest.approx(1.0)
 
 
 def test_log_likelihood_equals_scipy_at_the_predicted_rate(population):

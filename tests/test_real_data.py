@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 from sklearn_costs.datasets import load_faces, load_stevenson_m1, load_uci
 from sklearn_costs.metrics import one_shot_accuracy, poisson_d2_per_target
-from sklearn_costs.preprocessing import bin_spikes
+from sklearn_costs.preprocessing import LagFeatures, bin_spikes
 
 from .conftest import real_data_or_skip
 
@@ -47,6 +47,21 @@ def test_one_network_beats_per_neuron_glms_on_m1(m1):
                            .predict(scaler.transform(X[test])) for j in range(Y.shape[1])])
     d2_glm = poisson_d2_per_target(Y[test], glm, Y[train].mean(0))
     assert np.nanmean(d2_net) > np.nanmean(d2_glm) + 0.02
+
+
+def test_a_second_of_kinematic_history_raises_d2_on_m1(m1):
+    # M1 neurons answer the movement of the last few hundred ms, not only the current bin's position and velocity.
+    # The lags come from the whole recording in time order: a shuffled fold's rows are not consecutive bins.
+    X = m1.kinematics.to_numpy()
+    history = LagFeatures(n_lags=20, basis="raised_cosine", n_basis=6).fit_transform(X)
+    Y = m1.counts.to_numpy()[:, :24]
+    train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
+    d2 = []
+    for inputs in (X, history):
+        net = PoissonSpikeRegressor(hidden_layer_sizes=(128, 128), lr=3e-3, random_state=0).fit(inputs[train], Y[train])
+        d2.append(np.nanmean(poisson_d2_per_target(Y[test], net.predict(inputs[test]), Y[train].mean(0))))
+    assert history.shape[1] == 4 * 7
+    assert d2[1] > d2[0] + 0.008
 
 
 def test_uncertainty_on_a_uci_split_beats_the_constant_std_baseline():
