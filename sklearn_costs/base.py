@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
 
 from ._training import BATCHING, PRECISIONS, CostNet, StopOnNonFiniteLoss, TensorDataset, ValidationSplit
+from ._validation import check_positive_int
 from .losses import get_loss
 
 OPTIMIZERS = {
@@ -238,8 +239,7 @@ class NeuralCostEstimator(BaseEstimator):
     # ----------------------------------------------------------------------------------- validation
 
     def _check_params(self):
-        if not isinstance(self.max_epochs, numbers.Integral) or self.max_epochs < 1:
-            raise ValueError(f"max_epochs must be a positive integer; got {self.max_epochs!r}")
+        check_positive_int(self.max_epochs, "max_epochs")
         if self.batch_size != "auto" and not (
             isinstance(self.batch_size, numbers.Integral) and (self.batch_size >= 1 or self.batch_size == -1)
         ):

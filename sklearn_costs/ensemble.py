@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.special import logsumexp
@@ -12,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._distribution import DistributionRegressor, mean_log_density
+from ._validation import check_positive_int
 from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
 
@@ -67,8 +66,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Train every member on ``(X, y)``; the fitted state changes only when all of them trained."""
-        if not (isinstance(self.n_estimators, numbers.Integral) and self.n_estimators >= 1):
-            raise ValueError(f"n_estimators must be a positive integer; got {self.n_estimators!r}")
+        check_positive_int(self.n_estimators, "n_estimators")
         base = GaussianUncertaintyRegressor() if self.estimator is None else self.estimator
         if not isinstance(base, DistributionRegressor):
             raise TypeError(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
+
+from ._validation import check_positive_int
 
 _EPS = np.spacing(1)
 
@@ -291,8 +291,7 @@ def few_shot_accuracy(embeddings, labels, shots=1, n_trials=20, random_state=0):
     embeddings = np.asarray(embeddings, dtype=np.float64)
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
-    if not (isinstance(shots, numbers.Integral) and shots >= 1):
-        raise ValueError(f"shots must be a positive integer; got {shots!r}")
+    check_positive_int(shots, "shots")
     if counts.min() < shots:
         smallest = classes[counts.argmin()].tolist()
         raise ValueError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import numbers
 
 import numpy as np
 import torch
@@ -13,6 +12,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._training import IdentityBatchLoader
+from ._validation import check_positive_int
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
 from .modules import EmbeddingNetwork, ImageAugment, SmallCNN, Standardize, StandardizeEachImage, mlp
 
@@ -239,16 +239,13 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
             return copy.deepcopy(self.module)
         if self.module not in ("auto", "mlp", "cnn"):
             raise ValueError(f"module must be 'auto', 'mlp', 'cnn' or a torch.nn.Module; got {self.module!r}")
-        if not (isinstance(self.embedding_dim, numbers.Integral) and self.embedding_dim >= 1):
-            raise ValueError(f"embedding_dim must be a positive integer; got {self.embedding_dim!r}")
+        check_positive_int(self.embedding_dim, "embedding_dim")
         images = X.dim() == 4  # (n, C, H, W)
         if self.module == "cnn" or (self.module == "auto" and images):
             if not images:
                 raise ValueError("module='cnn' needs images: arrays (n, H, W) / (n, C, H, W) or image_shape=")
-            for name in ("cnn_blocks", "cnn_width"):
-                value = getattr(self, name)
-                if not (isinstance(value, numbers.Integral) and value >= 1):
-                    raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            check_positive_int(self.cnn_blocks, "cnn_blocks")
+            check_positive_int(self.cnn_width, "cnn_width")
             layers = [StandardizeEachImage()]
             if self.augment:
                 layers.append(ImageAugment())

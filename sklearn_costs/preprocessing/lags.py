@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._validation import check_positive_int
+
 
 def raised_cosine_basis(n_lags, n_basis, log_scale=True):
     """Raised-cosine bumps over lags ``1..n_lags`` (Pillow et al. 2008), shape ``(n_lags, n_basis)``.
@@ -76,8 +78,7 @@ class LagFeatures(TransformerMixin, BaseEstimator):
         self.include_current = include_current
 
     def _check(self):
-        if not (isinstance(self.n_lags, (int, np.integer)) and self.n_lags >= 1):
-            raise ValueError(f"n_lags must be a positive integer; got {self.n_lags!r}")
+        check_positive_int(self.n_lags, "n_lags")
         if self.fill not in ("edge", "zero", "drop"):
             raise ValueError(f"fill must be 'edge', 'zero' or 'drop'; got {self.fill!r}")
         if self.basis not in (None, "raised_cosine"):
