@@ -13,10 +13,10 @@ Compared side by side on the same folds:
 
 Usage::
 
-    python benchmarks/spikes.py                 # all 8 folds, all neurons (about 40 min on 2 cores: the boosting)
+    python benchmarks/spikes.py                 # all 8 folds, all neurons (about 2 min on 2 cores)
     python benchmarks/spikes.py --folds-run 2   # the first 2 of the 8 folds
     python benchmarks/spikes.py --contiguous    # contiguous blocks instead of shuffled bins
-    python benchmarks/spikes.py --history 20    # every method also sees the previous second of kinematics
+    python benchmarks/spikes.py --history 20    # with a second of kinematics (5 min; the GLM rows take 45 min)
 
 ``--history N`` adds the kinematics of the N previous bins to every method's inputs, through
 ``LagFeatures(n_lags=N, basis="raised_cosine", n_basis=--history-basis)`` applied to the whole recording in time
