@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
 
-from ._validation import check_positive_int
+from . import _validation
 
 _EPS = np.spacing(1)
 
@@ -291,7 +291,7 @@ def few_shot_accuracy(embeddings, labels, shots=1, n_trials=20, random_state=0):
     embeddings = np.asarray(embeddings, dtype=np.float64)
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
-    check_positive_int(shots, "shots")
+    _validation.check_positive_int(shots, "shots")
     if counts.min() < shots:
         smallest = classes[counts.argmin()].tolist()
         raise ValueError(
