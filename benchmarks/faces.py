@@ -1,17 +1,26 @@
-"""Real-data benchmark of TripletEmbedder: one-shot recognition of people never seen in training, on the
-Olivetti (64x64) or ORL (112x92) faces.
+"""Real-data benchmark of TripletEmbedder: one-shot recognition of identities never seen in training, on the
+Olivetti (64x64) or ORL (112x92) faces, or on Omniglot's handwritten characters (105x105).
 
-Protocol (shared/data/faces/README.md): 4-fold cross-validation over the 40 people (30 train / 10 test) repeated
-with 3 seeds, the same splits for every method. Metrics on the test people: 10-way one-shot accuracy (one photo
-of each enrolled, the other 9 recognised by 1-NN; mean over 20 random enrolments), 5-shot accuracy, recall@1
+Faces protocol (shared/data/faces/README.md): 4-fold cross-validation over the 40 people (30 train / 10 test)
+repeated with 3 seeds, the same splits for every method. Metrics on the test people: 10-way one-shot accuracy (one
+photo of each enrolled, the other 9 recognised by 1-NN; mean over 20 random enrolments), 5-shot accuracy, recall@1
 (leave-one-out 1-NN) and verification ROC AUC over all pairs of test photos.
+
+Omniglot protocol (shared/data/omniglot/README.md): the 8 alphabets in 4 folds of 2, each fold trained on the other
+6 (leave-alphabets-out); per held-out alphabet, 20 draws of 20 of its characters, one drawing of each enrolled
+(by one drawer) and one by another drawer classified by 1-NN: 20-way within-alphabet one-shot accuracy.
+
+"TripletEmbedder() defaults" gets the images as they come (ORL 112x92, Omniglot 105x105) and no argument but
+``random_state``: its ``"auto"`` settings are resolved in ``fit``. Raw pixels, PCA and NCA see the README's
+resolution (Olivetti 64x64, ORL 56x46, Omniglot 105x105).
 
 Usage::
 
-    python benchmarks/faces.py                    # Olivetti, 4 folds x 3 seeds (about 13 min on 2 cores)
-    python benchmarks/faces.py --data orl         # ORL, the same protocol (about 16 min)
-    python benchmarks/faces.py --folds-run 2      # the first 2 folds of each seed
-    python benchmarks/faces.py --members 5 10 20  # ensembles of the first 5, 10, 20 CNN embedders
+    python benchmarks/faces.py                          # Olivetti, all methods, 12 splits
+    python benchmarks/faces.py --data orl
+    python benchmarks/faces.py --data omniglot          # 4 leave-alphabets-out folds
+    python benchmarks/faces.py --jobs 16                # splits and methods in 16 processes (one thread each)
+    python benchmarks/faces.py --methods "raw pixels + 1-NN" "TripletEmbedder() defaults"
 """
 
 from __future__ import annotations
@@ -26,10 +35,10 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import make_pipeline, make_union
 
 from sklearn_costs import TripletEmbedder
-from sklearn_costs.datasets import load_faces
+from sklearn_costs.datasets import load_faces, load_omniglot
 from sklearn_costs.metrics import few_shot_accuracy, one_shot_accuracy, recall_at_1
 
 
@@ -40,6 +49,24 @@ def verification_auc(emb, labels):
     return float(roc_auc_score(same, -d[upper]))
 
 
+def within_alphabet_one_shot(emb, characters, alphabets, drawers, n_way=20, n_draws=20, random_state=0):
+    """Lake et al.'s one-shot task: per alphabet, ``n_draws`` times ``n_way`` of its characters, one drawing of each
+    by drawer A enrolled, one by drawer B classified by its nearest enrolled drawing; the mean accuracy."""
+    rng = np.random.default_rng(random_state)
+    scores = []
+    for alphabet in np.unique(alphabets):
+        in_alphabet = alphabets == alphabet
+        chars = np.unique(characters[in_alphabet])
+        for _ in range(n_draws):
+            pick = rng.choice(chars, min(n_way, len(chars)), replace=False)
+            enrol_drawer, query_drawer = rng.choice(np.unique(drawers[in_alphabet]), 2, replace=False)
+            enrol = [np.flatnonzero((characters == c) & (drawers == enrol_drawer))[0] for c in pick]
+            query = [np.flatnonzero((characters == c) & (drawers == query_drawer))[0] for c in pick]
+            nearest = cdist(emb[query], emb[enrol], "sqeuclidean").argmin(1)
+            scores.append(np.mean(nearest == np.arange(len(pick))))
+    return float(np.mean(scores))
+
+
 def downsample(images, factor):
     """Average ``factor x factor`` blocks of pixels (64x64 -> 16x16 for factor 4)."""
     n, h, w = images.shape
@@ -48,137 +75,132 @@ def downsample(images, factor):
     return images.reshape(n, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
 
 
-# Pooling factor for the CNN's input: the photos averaged over factor x factor blocks, to 16-22 pixels a side
-# (Olivetti 64x64 -> 16x16, ORL 112x92 -> 22x18). With 30 people to learn from, the coarse picture generalises
-# better to new people than the full one, and trains in seconds.
-POOL = {"olivetti": 4, "orl": 5}
+# The tuned recipe of the earlier benchmark runs: photos averaged to 16-22 pixels a side (Olivetti 4x4 blocks,
+# ORL's 112x92 originals 5x5 blocks), two blocks, augmentation, patience 40, ten seeds side by side.
+POOL = {"olivetti": 4, "orl": 5, "omniglot": 5}
 
 
-def triplet_cnn(seed, **params):
-    """The CNN embedder as benchmarked (on pooled photos): 2 blocks, augmentation, patience 40 epochs."""
-    return TripletEmbedder(
-        cnn_blocks=2, augment=True, n_iter_no_change=40, random_state=seed, n_threads=1, **params
-    )  # one thread: several times faster for so small a net
+def tuned_union(members):
+    return make_union(*[
+        TripletEmbedder(n_members=1, cnn_blocks=2, augment=True, n_iter_no_change=40, max_epochs=200, random_state=s)
+        for s in range(members)
+    ])
 
 
-class Members:
-    """The CNN embedders of seeds 0, 1, 2, ..., each fitted once per split and shared by the one-network row and
-    the k-member rows. A ``FeatureUnion`` fits each of its members on its own, so the first k members' embeddings
-    side by side are exactly what ``make_union(*[triplet_cnn(seed) for seed in range(k)])`` returns (tested in
-    tests/test_triplet.py), and its fit time is the sum of theirs."""
-
-    def __init__(self):
-        self.embeddings, self.seconds = [], []
-
-    def union(self, k, X, y, Xt):
-        while len(self.embeddings) < k:
-            start = time.perf_counter()
-            self.embeddings.append(triplet_cnn(len(self.embeddings)).fit(X, y).transform(Xt))
-            self.seconds.append(time.perf_counter() - start)
-        return np.hstack(self.embeddings[:k]), sum(self.seconds[:k])
+def flat(images):
+    return images.reshape(len(images), -1)
 
 
-def methods(members, ensemble_sizes=(5,)):
-    """Name -> (input, embed): ``input`` names the images the method gets ("pixels": the README's resolution,
-    "pooled": averaged by ``POOL``); ``embed(X_train, y_train, X_test)`` returns the test embeddings, or the
-    embeddings and the fit seconds when it times itself. ``members`` holds this split's CNN embedders."""
-    flat = lambda images: images.reshape(len(images), -1)  # noqa: E731
-    return {
-        "raw pixels + 1-NN": ("pixels", lambda X, y, Xt: flat(Xt)),
-        "raw pixels pooled + 1-NN": ("pooled", lambda X, y, Xt: flat(Xt)),
-        "PCA(50) + 1-NN": ("pixels", lambda X, y, Xt: PCA(50, random_state=0).fit(flat(X)).transform(flat(Xt))),
-        "PCA(50) + NCA(32) + 1-NN": (
-            "pixels",
-            lambda X, y, Xt: (
-                make_pipeline(PCA(50, random_state=0), NeighborhoodComponentsAnalysis(32, random_state=0))
-                .fit(flat(X), y)
-                .transform(flat(Xt))
-            ),
-        ),
-        "TripletEmbedder MLP (256), semi-hard": (
-            "pixels",
-            lambda X, y, Xt: (
-                TripletEmbedder(module="mlp", hidden_layer_sizes=(256,), random_state=0).fit(X, y).transform(Xt)
-            ),
-        ),
-        "TripletEmbedder CNN pooled, batch-hard, margin 0.5": (
-            "pooled",
-            lambda X, y, Xt: triplet_cnn(0, miner="batch_hard", margin=0.5).fit(X, y).transform(Xt),
-        ),
-        "TripletEmbedder CNN pooled, semi-hard": ("pooled", lambda X, y, Xt: members.union(1, X, y, Xt)),
-        # several seeds' embeddings side by side: squared distances add up over the members
-        **{
-            f"{k} x TripletEmbedder CNN pooled (FeatureUnion)": (
-                "pooled",
-                lambda X, y, Xt, k=k: members.union(k, X, y, Xt),
-            )
-            for k in ensemble_sizes
-        },
-    }
+#: name -> (input, embed(X_train, y_train, X_test) -> test embeddings). Inputs: "given" (as the data set comes:
+#: ORL 112x92, Omniglot 105x105), "readme" (the README's resolution: ORL 56x46), "pooled" (``POOL``).
+METHODS = {
+    "raw pixels + 1-NN": ("readme", lambda X, y, Xt: flat(Xt)),
+    "PCA(50) + 1-NN": ("readme", lambda X, y, Xt: PCA(50, random_state=0).fit(flat(X)).transform(flat(Xt))),
+    "PCA(50) + NCA(32) + 1-NN": (
+        "readme",
+        lambda X, y, Xt: make_pipeline(PCA(50, random_state=0), NeighborhoodComponentsAnalysis(32, random_state=0))
+        .fit(flat(X), y).transform(flat(Xt)),
+    ),
+    "TripletEmbedder() defaults": ("given", lambda X, y, Xt: TripletEmbedder(random_state=0).fit(X, y).transform(Xt)),
+    "tuned: 10 x TripletEmbedder CNN pooled (FeatureUnion)": (
+        "pooled", lambda X, y, Xt: tuned_union(10).fit(X, y).transform(Xt)),
+}
+
+
+def load(name):
+    """Images (float32, ink or brightness in [0, 1]) in each input form, labels, and the extra Omniglot columns."""
+    if name == "omniglot":
+        data = load_omniglot()
+        images = data.images.astype(np.float32)
+        extra = {"alphabet": data.alphabet, "drawer": data.drawer}
+    else:
+        data = load_faces(name)
+        images = data.images.astype(np.float32) / 255.0
+        extra = {}
+    inputs = {"given": images, "readme": downsample(images, 2) if name == "orl" else images,
+              "pooled": downsample(images, POOL[name])}
+    return inputs, data.target, extra
+
+
+def splits(name, labels, extra, n_seeds):
+    """Boolean train masks, the same for every method."""
+    if name == "omniglot":
+        alphabets = np.unique(extra["alphabet"])
+        order = np.random.default_rng(0).permutation(len(alphabets))
+        return [~np.isin(extra["alphabet"], alphabets[order[2 * k : 2 * k + 2]]) for k in range(4)]
+    people = np.unique(labels)
+    return [np.isin(labels, people[train]) for seed in range(n_seeds)
+            for train, _ in KFold(4, shuffle=True, random_state=seed).split(people)]
+
+
+def run(job):
+    """One (data set, split, method): its metrics and fit seconds. One torch thread per process."""
+    import torch
+
+    torch.set_num_threads(1)
+    name, split, method, n_seeds = job
+    inputs, labels, extra = load(name)
+    train = splits(name, labels, extra, n_seeds)[split]
+    source, embed = METHODS[method]
+    images = inputs[source]
+    start = time.perf_counter()
+    emb = embed(images[train], labels[train], images[~train])
+    seconds = time.perf_counter() - start
+    y = labels[~train]
+    if name == "omniglot":
+        row = {"one-shot": within_alphabet_one_shot(emb, y, extra["alphabet"][~train], extra["drawer"][~train],
+                                                    random_state=split)}
+    else:
+        row = {"one-shot": one_shot_accuracy(emb, y, random_state=split),
+               "5-shot": few_shot_accuracy(emb, y, shots=5, random_state=split),
+               "recall@1": recall_at_1(emb, y), "ROC AUC": verification_auc(emb, y)}
+    return {"method": method, "split": split, **row, "fit s": seconds}
+
+
+def report(row):
+    print(f"split {row['split']}, {row['method']}: one-shot {row['one-shot']:.3f}, {row['fit s']:.1f} s", flush=True)
+    return row
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", choices=["olivetti", "orl"], default="olivetti")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--folds-run", type=int, default=4)
+    parser.add_argument("--data", choices=["olivetti", "orl", "omniglot"], default="olivetti")
+    parser.add_argument("--seeds", type=int, default=3, help="repetitions of the 4 folds (faces)")
+    parser.add_argument("--splits-run", type=int, default=None, help="run only the first splits")
     parser.add_argument("--methods", nargs="*", default=None)
-    parser.add_argument(
-        "--members", type=int, nargs="+", default=[5, 10], help="ensemble sizes (embedders in the FeatureUnion)"
-    )
+    parser.add_argument("--jobs", type=int, default=1, help="processes, each fitting with one torch thread")
     args = parser.parse_args(argv)
-
-    faces = load_faces(args.data)
-    photos = faces.images.astype(np.float32) / 255.0
-    inputs = {
-        "pixels": downsample(photos, 2) if args.data == "orl" else photos,  # ORL 112x92 -> 56x46, as the README
-        "pooled": downsample(photos, POOL[args.data]),
-    }
-    labels = faces.target
-    people = np.unique(labels)
-    names = list(methods(Members(), args.members))
+    names = list(METHODS)
     if args.methods:
         unknown = set(args.methods) - set(names)
         if unknown:
             parser.error(f"unknown methods {sorted(unknown)}; choose among {names}")
         names = [n for n in names if n in args.methods]
 
-    results = {name: [] for name in names}
-    for seed in range(args.seeds):
-        folds = list(KFold(4, shuffle=True, random_state=seed).split(people))[: args.folds_run]
-        for k, (train_people, _) in enumerate(folds):
-            train = np.isin(labels, people[train_people])
-            test = ~train
-            chosen = methods(Members(), args.members)
-            for name in names:
-                source, embed = chosen[name]
-                images = inputs[source]
-                start = time.perf_counter()
-                emb = embed(images[train], labels[train], images[test])
-                seconds = time.perf_counter() - start
-                if isinstance(emb, tuple):
-                    emb, seconds = emb
-                y = labels[test]
-                results[name].append(
-                    {
-                        "one-shot": one_shot_accuracy(emb, y, random_state=seed),
-                        "5-shot": few_shot_accuracy(emb, y, shots=5, random_state=seed),
-                        "recall@1": recall_at_1(emb, y),
-                        "ROC AUC": verification_auc(emb, y),
-                        "fit s": seconds,
-                    }
-                )
-            print(
-                f"seed {seed} fold {k}: " + ", ".join(f"{n}: {results[n][-1]['one-shot']:.3f}" for n in names),
-                flush=True,
-            )
-    rows = []
-    for name, runs in results.items():
-        frame = pd.DataFrame(runs)
-        rows.append({"method": name, **frame.mean().to_dict(), "one-shot sd": frame["one-shot"].std(ddof=1)})
-    table = pd.DataFrame(rows).set_index("method")
-    print(f"\n{args.data}: {len(next(iter(results.values())))} splits (test people never seen in training)")
+    _, labels, extra = load(args.data)
+    n_splits = len(splits(args.data, labels, extra, args.seeds))
+    n_splits = min(n_splits, args.splits_run or n_splits)
+    jobs = [(args.data, split, method, args.seeds) for split in range(n_splits) for method in names]
+    if args.jobs > 1:
+        from multiprocessing import Pool
+
+        with Pool(args.jobs) as pool:
+            results = pool.imap_unordered(run, jobs)
+            rows = [report(row) for row in results]
+    else:
+        rows = [report(run(job)) for job in jobs]
+    frame = pd.DataFrame(rows)
+    table = frame.groupby("method", sort=False).mean().drop(columns="split")
+    table.insert(1, "one-shot sd", frame.groupby("method", sort=False)["one-shot"].std(ddof=1))
+    wins = frame.pivot(index="split", columns="method", values="one-shot")
+    print(f"\n{args.data}: {n_splits} splits (test identities never seen in training)")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if "TripletEmbedder() defaults" in wins:
+        baselines = [m for m in wins if m.split(" ")[0] in ("raw", "PCA(50)")]
+        if baselines:
+            best = wins[baselines].max(axis=1)
+            print(f"defaults above the best baseline on {(wins['TripletEmbedder() defaults'] > best).sum()} of "
+                  f"{len(wins)} splits")
     return table
 
 

@@ -94,8 +94,8 @@ hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
     activation : {{"relu", "tanh", "logistic", "gelu", "elu", "silu", "softplus"}}, default="relu"
     dropout : float, default=0.0
         Dropout after each hidden layer.
-    max_epochs : int, default={max_epochs}
-    batch_size : int or "auto", default="auto"
+    max_epochs : {epochs_type}, default={max_epochs}{epochs_doc}
+    batch_size : int or "auto", default={batch_size}
         Rows per gradient step; -1 for the whole training set. ``"auto"`` takes ``n_rows // 50`` clipped to
         [16, 256]: small data sets get the many small steps they need within an epoch, large ones big batches.
     lr : float, default={lr}
@@ -108,8 +108,8 @@ hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
         epochs without a better validation loss and keep the weights of the best epoch. Skipped below
         20 rows.
     validation_fraction : float, default=0.1
-    n_iter_no_change : int, default={n_iter_no_change}
-        Epochs without improvement before stopping.
+    n_iter_no_change : {patience_type}, default={n_iter_no_change}
+        Epochs without improvement before stopping.{patience_doc}
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit`` instead of starting afresh.
     device : {{"cpu", "cuda", "cuda:N", "auto"}}, default="cpu"
@@ -135,7 +135,8 @@ def fill_common_parameters(split, **defaults):
 
     def decorate(cls):
         values = {"hidden_layer_sizes": "(64, 64)", "max_epochs": 200, "lr": 1e-3,
-                  "weight_decay": 0.0, "n_iter_no_change": 10, "split": split, **defaults}
+                  "weight_decay": 0.0, "n_iter_no_change": 10, "split": split, "batch_size": '"auto"',
+                  "epochs_type": "int", "epochs_doc": "", "patience_type": "int", "patience_doc": "", **defaults}
         cls.__doc__ = cls.__doc__.replace("{common_parameters}", COMMON_PARAMETERS.format(**values))
         return cls
 
@@ -236,10 +237,30 @@ class NeuralCostEstimator(BaseEstimator):
     def _iterator_train(self):
         return {}
 
+    def _resolve_settings(self, X: np.ndarray, y: np.ndarray) -> dict:
+        """Hook: the settings that depend on the data, as ``{name: value}``, with a value for every name whether
+        its parameter is ``"auto"`` (resolved from ``X`` and ``y``) or explicit (taken as given). Each becomes the
+        fitted attribute ``name_``; ``max_epochs`` and ``n_iter_no_change`` among them replace the parameters in
+        training."""
+        return {}
+
+    def _apply_settings(self, X, y):
+        """Resolve the data-dependent settings (:meth:`_resolve_settings`) into fitted attributes; called by ``fit``
+        on validated data before the loss and the network are built."""
+        settings = self._resolve_settings(X, y)
+        for name, value in settings.items():
+            setattr(self, name + "_", value)
+        if settings and self.verbose:
+            print(f"{type(self).__name__} settings: " + ", ".join(f"{k}={v!r}" for k, v in settings.items()))
+
+    def _setting(self, name):
+        """A training setting as resolved for this fit (``name_``), else the parameter itself."""
+        return getattr(self, name + "_", getattr(self, name))
+
     # ----------------------------------------------------------------------------------- validation
 
     def _check_params(self):
-        check_positive_int(self.max_epochs, "max_epochs")
+        check_positive_int(self._setting("max_epochs"), "max_epochs")
         if self.batch_size != "auto" and not (
             isinstance(self.batch_size, numbers.Integral) and (self.batch_size >= 1 or self.batch_size == -1)
         ):
@@ -326,9 +347,8 @@ class NeuralCostEstimator(BaseEstimator):
         callbacks = [("divergence", StopOnNonFiniteLoss(self.lr))]
         use_validation = self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION
         if use_validation:
-            callbacks.append(
-                ("early_stopping", EarlyStopping(patience=self.n_iter_no_change, load_best=True, sink=self._sink))
-            )
+            patience = self._setting("n_iter_no_change")
+            callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True, sink=self._sink)))
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
         train_split = None
@@ -339,7 +359,7 @@ class NeuralCostEstimator(BaseEstimator):
             criterion=self._criterion(loss),
             optimizer=optimizer,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=self._setting("max_epochs"),
             batch_size=self._batch_size(n_rows),
             train_split=train_split,
             callbacks=callbacks,

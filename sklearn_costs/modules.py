@@ -95,16 +95,63 @@ class DistributionNetwork(nn.Module):
 
 
 class EmbeddingNetwork(nn.Module):
-    """Any feature extractor followed by an optional L2 normalisation of the embedding."""
+    """Any feature extractor followed by an optional L2 normalisation of the embedding.
 
-    def __init__(self, body: nn.Module, normalize: bool = True):
+    With ``members`` > 1 the extractor's output holds one embedding per member side by side; each is normalised
+    on its own and scaled by ``1 / sqrt(members)``, so that the squared distance between two outputs is the mean
+    of the members' squared distances (and the whole vector has unit norm).
+    """
+
+    def __init__(self, body: nn.Module, normalize: bool = True, members: int = 1):
         super().__init__()
         self.body = body
         self.normalize = normalize
+        self.members = members
 
     def forward(self, x):
         z = self.body(x)
-        return nn.functional.normalize(z, dim=1) if self.normalize else z
+        if not self.normalize:
+            return z
+        if self.members == 1:
+            return nn.functional.normalize(z, dim=1)
+        z = nn.functional.normalize(z.reshape(len(z), self.members, -1), dim=2) / math.sqrt(self.members)
+        return z.reshape(len(z), -1)
+
+
+class MemberLinear(nn.Module):
+    """``members`` independent linear layers applied side by side: ``(n, members, in)`` -> ``(n, members, out)``,
+    one batched matrix product for all members. Each member is initialised like ``nn.Linear``."""
+
+    def __init__(self, members: int, n_in: int, n_out: int):
+        super().__init__()
+        bound = 1 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.empty(members, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, n_out).uniform_(-bound, bound))
+
+    def forward(self, x):
+        return torch.einsum("nmi,mio->nmo", x, self.weight) + self.bias
+
+
+class MemberMLP(nn.Module):
+    """``members`` MLPs of the same shape trained side by side (batched matrix products), each ending in a linear
+    layer to ``n_out``; the output is their ``(n, members * n_out)`` concatenation."""
+
+    def __init__(self, members, n_inputs, hidden_layer_sizes, n_out, activation="relu", dropout=0.0):
+        super().__init__()
+        self.members = members
+        layers: list[nn.Module] = []
+        width = n_inputs
+        for size in hidden_layer_sizes:
+            layers += [MemberLinear(members, width, size), get_activation(activation)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(MemberLinear(members, width, n_out))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = x.reshape(len(x), 1, -1).expand(-1, self.members, -1)
+        return self.layers(x).reshape(len(x), -1)
 
 
 class SmallCNN(nn.Module):
@@ -112,31 +159,67 @@ class SmallCNN(nn.Module):
 
     ``blocks`` blocks of (conv 3x3, batch norm, ReLU, conv 3x3, batch norm, ReLU, 2x2 max pool) with
     ``width, 2 width, 4 width, ...`` channels, global average pooling, then a linear layer to ``embedding_dim``.
+
+    With ``members`` > 1, that many such networks run side by side as one network of grouped convolutions: the
+    input holds ``members`` copies of each image along the channels (see :class:`ReplicateImages`), member ``m``
+    sees only copy ``m``, and the output is the members' embeddings side by side, ``(n, members * embedding_dim)``.
     """
 
-    def __init__(self, in_channels: int, embedding_dim: int, width: int = 32, dropout: float = 0.0, blocks: int = 3):
+    def __init__(self, in_channels: int, embedding_dim: int, width: int = 32, dropout: float = 0.0, blocks: int = 3,
+                 members: int = 1):
         super().__init__()
         layers = []
         channels = in_channels
         for b in range(blocks):
             out = width * 2**b
             layers += [
-                nn.Conv2d(channels, out, 3, padding=1, bias=False),
-                nn.BatchNorm2d(out),
+                nn.Conv2d(channels * members, out * members, 3, padding=1, bias=False, groups=members),
+                nn.BatchNorm2d(out * members),
                 nn.ReLU(),
-                nn.Conv2d(out, out, 3, padding=1, bias=False),
-                nn.BatchNorm2d(out),
+                nn.Conv2d(out * members, out * members, 3, padding=1, bias=False, groups=members),
+                nn.BatchNorm2d(out * members),
                 nn.ReLU(),
                 nn.MaxPool2d(2, ceil_mode=True),
             ]
             channels = out
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.out = nn.Linear(channels, embedding_dim)
+        if members == 1:
+            self.out = nn.Linear(channels, embedding_dim)
+        else:  # one linear map per member: a grouped 1x1 convolution over the pooled features
+            self.out = nn.Sequential(nn.Unflatten(1, (channels * members, 1)),
+                                     nn.Conv1d(channels * members, embedding_dim * members, 1, groups=members),
+                                     nn.Flatten())
 
     def forward(self, x):
         h = self.features(x).mean(dim=(2, 3))
         return self.out(self.dropout(h))
+
+
+class ResizeImages(nn.Module):
+    """Images to ``size`` ``(H, W)`` by averaging over areas (anti-aliased down-sampling; an identity when the
+    images already have that size). Part of the network, so that ``transform`` takes images as ``fit`` did."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(int(s) for s in size)
+
+    def forward(self, x):
+        if tuple(x.shape[-2:]) == self.size:
+            return x
+        return nn.functional.adaptive_avg_pool2d(x, self.size)
+
+
+class ReplicateImages(nn.Module):
+    """``copies`` copies of each image along the channels, ``(n, C, H, W)`` -> ``(n, copies * C, H, W)``: the input
+    of a :class:`SmallCNN` with ``members`` = ``copies``."""
+
+    def __init__(self, copies: int):
+        super().__init__()
+        self.copies = copies
+
+    def forward(self, x):
+        return x if self.copies == 1 else x.repeat(1, self.copies, 1, 1)
 
 
 class StandardizeEachImage(nn.Module):
@@ -153,20 +236,27 @@ class ImageAugment(nn.Module):
     """Random small rotations, scalings, shifts and horizontal flips, in training mode only.
 
     One random affine map per image (rotation up to ``max_rotation`` degrees, scale within ``1 +- max_scale``,
-    shift up to ``max_shift`` of the size), resampled bilinearly with border padding.
+    shift up to ``max_shift`` of the size), resampled bilinearly with border padding. With ``channels`` set, an
+    input of more channels holds several copies of each image (:class:`ReplicateImages`), and each copy gets a map
+    of its own.
     """
 
     def __init__(self, max_shift: float = 0.08, max_rotation: float = 10.0, max_scale: float = 0.1,
-                 flip: bool = True):
+                 flip: bool = True, channels: int | None = None):
         super().__init__()
         self.max_shift = max_shift
         self.max_rotation = max_rotation
         self.max_scale = max_scale
         self.flip = flip
+        self.channels = channels
 
     def forward(self, x):
         if not self.training:
             return x
+        if self.channels is not None and x.shape[1] != self.channels:
+            # copies of each image side by side along the channels (ReplicateImages): each copy its own map
+            n, c, h, w = x.shape
+            return self(x.reshape(n * c // self.channels, self.channels, h, w)).reshape(n, c, h, w)
         n = len(x)
 
         def uniform(*shape):  # in [-1, 1)

@@ -23,6 +23,7 @@ def digits():
 
 
 def quick(**kw):
+    kw.setdefault("n_members", 1)
     kw.setdefault("max_epochs", 8)
     kw.setdefault("random_state", 0)
     kw.setdefault("embedding_dim", 16)

@@ -1,12 +1,13 @@
 """Simulators with known ground truth, and loaders of the real benchmark data."""
 
-from .real import DataNotFoundError, data_home, load_faces, load_stevenson_m1, load_uci
+from .real import DataNotFoundError, data_home, load_faces, load_omniglot, load_stevenson_m1, load_uci
 from .simulated import MOTORCYCLE_COVARIATES, make_heteroscedastic_regression, make_motorcycle_spikes
 
 __all__ = [
     "DataNotFoundError",
     "data_home",
     "load_faces",
+    "load_omniglot",
     "load_stevenson_m1",
     "load_uci",
     "MOTORCYCLE_COVARIATES",

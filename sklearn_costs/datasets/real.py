@@ -7,7 +7,9 @@ naming the path it looked for, so tests and benchmarks can skip with that reason
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +38,13 @@ class DataNotFoundError(FileNotFoundError):
 
 
 def data_home() -> Path:
-    """The folder holding ``spikes/``, ``uci/`` and ``faces/``; raises :class:`DataNotFoundError` if none.
+    """The folder holding ``spikes/``, ``uci/``, ``faces/`` and ``omniglot/``; raises :class:`DataNotFoundError`
+    if none.
 
     Examples
     --------
-    >>> sorted(p.name for p in data_home().iterdir() if p.is_dir())
-    ['faces', 'spikes', 'uci']
+    >>> {"faces", "omniglot", "spikes", "uci"} <= {p.name for p in data_home().iterdir() if p.is_dir()}
+    True
     """
     env = os.environ.get("SKLEARN_COSTS_DATA")
     if env:
@@ -145,3 +148,45 @@ def load_faces(name="olivetti"):
         raise ValueError(f"name must be one of {sorted(files)}; got {name!r}")
     with np.load(_file("faces", files[name])) as d:
         return Bunch(images=d["images"], target=d["target"])
+
+
+def load_omniglot():
+    """The handwritten characters of Lake et al.'s two small background sets: 8 alphabets, 242 characters, 20
+    drawings of each by 20 people, as the 105x105 images they come in.
+
+    Greek and Latin stand in both zips with the same characters; each drawing is kept once. Reading the PNGs
+    needs Pillow (installed with matplotlib).
+
+    Returns
+    -------
+    Bunch with ``images`` (4840, 105, 105) uint8 with ink as 1 and paper as 0, ``target`` (n,) character names
+    ``"<alphabet>/<characterNN>"``, ``alphabet`` (n,) and ``drawer`` (n,) int, the person who drew it.
+
+    Examples
+    --------
+    >>> omniglot = load_omniglot()
+    >>> omniglot.images.shape, len(set(omniglot.target)), len(set(omniglot.alphabet))
+    ((4840, 105, 105), 242, 8)
+    """
+    try:
+        from PIL import Image
+    except ImportError as error:  # pragma: no cover - Pillow comes with matplotlib
+        raise ImportError("load_omniglot reads PNG files with Pillow: pip install pillow") from error
+    drawings = {}
+    for part in ("images_background_small1.zip", "images_background_small2.zip"):
+        with zipfile.ZipFile(_file("omniglot", part)) as archive:
+            for name in sorted(archive.namelist()):
+                if not name.endswith(".png"):
+                    continue
+                _, alphabet, character, file = name.split("/")
+                key = (alphabet, character, file)
+                if key not in drawings:
+                    with Image.open(io.BytesIO(archive.read(name))) as image:
+                        drawings[key] = np.asarray(image.convert("L")) < 128  # ink is black
+    keys = sorted(drawings)
+    return Bunch(
+        images=np.stack([drawings[k] for k in keys]).astype(np.uint8),
+        target=np.array([f"{a}/{c}" for a, c, _ in keys]),
+        alphabet=np.array([a for a, _, _ in keys]),
+        drawer=np.array([int(f.split("_")[1].split(".")[0]) for _, _, f in keys]),
+    )
