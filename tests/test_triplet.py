@@ -234,3 +234,66 @@ def test_embedders_of_several_seeds_side_by_side_in_a_feature_union(digits):
                                rtol=1e-5, atol=1e-6)
     assert not np.allclose(out[:, :4], out[:, 4:])  # different seeds, different embeddings
     assert union.get_feature_names_out()[0] == "tripletembedder-1__embedding0"
+
+
+AUTO = dict(module="auto", input_size="auto", cnn_blocks="auto", cnn_width="auto", n_members="auto", augment="auto",
+            max_epochs="auto", n_iter_no_change="auto", miner="auto")
+
+
+@pytest.mark.parametrize("shape, n, expected", [
+    ((1, 8, 8), 1257, dict(module_kind="cnn", input_size=(16, 16), cnn_blocks=2, n_members=5, augment=True)),
+    ((1, 64, 64), 300, dict(module_kind="cnn", input_size=(24, 24), cnn_blocks=2, n_members=5, max_epochs=300)),
+    ((1, 112, 92), 300, dict(module_kind="cnn", input_size=(24, 20), cnn_blocks=2)),
+    ((1, 105, 105), 4840, dict(module_kind="cnn", input_size=(24, 24), n_members=1, max_epochs=79,
+                               n_iter_no_change=15)),
+    ((3, 200, 50), 100, dict(input_size=(64, 16), cnn_blocks=2)),  # the shorter side stays at 16
+    ((64,), 500, dict(module_kind="mlp", input_size=None, cnn_blocks=None, augment=False, miner="semi_hard")),
+])
+def test_auto_settings_follow_the_data(shape, n, expected):
+    from sklearn_costs.triplet import resolve_embedder_settings
+
+    settings = resolve_embedder_settings(shape, n, 128, AUTO)
+    assert {k: settings[k] for k in expected} == expected
+
+
+def test_explicit_values_override_auto(digits):
+    images, labels = digits
+    explicit = dict(module="cnn", input_size=(8, 8), cnn_blocks=1, cnn_width=4, n_members=2, augment=False,
+                    max_epochs=2, n_iter_no_change=7, miner="batch_hard")
+    model = TripletEmbedder(embedding_dim=8, random_state=0, **explicit).fit(images[:200], labels[:200])
+    assert {k: getattr(model, ("module_kind" if k == "module" else k) + "_") for k in explicit} == explicit
+    assert model.n_iter_ == 2 and model.loss_.miner == "batch_hard"
+    convs = [m for m in model.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2 and convs[0].groups == 2 and convs[0].out_channels == 8  # one block, 4 channels x 2
+    assert not any(isinstance(m, ImageAugment) for m in model.net_.module_.modules())
+    assert model.transform(images[:3]).shape == (3, 16)  # 2 members x 8
+    auto = TripletEmbedder(embedding_dim=8, max_epochs=2, random_state=0).fit(images[:200], labels[:200])
+    assert (auto.module_kind_, auto.input_size_, auto.cnn_blocks_, auto.n_members_) == ("cnn", (16, 16), 2, 5)
+
+
+def test_members_train_as_one_network_each_with_its_own_unit_embedding(digits):
+    images, labels = digits
+    model = quick(n_members=3, max_epochs=3).fit(images[:300], labels[:300])
+    emb = model.transform(images[300:320]).reshape(20, 3, 16)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=2), 1 / np.sqrt(3), rtol=1e-5)
+    # squared distances of the whole embedding are the mean of the members' squared distances (unit members)
+    whole = ((emb[0] - emb[1]) ** 2).sum()
+    members = ((emb[0] - emb[1]) ** 2).sum(1) * 3
+    assert whole == pytest.approx(members.mean(), rel=1e-5)
+
+
+def test_verbose_prints_the_resolved_settings(digits, capsys):
+    images, labels = digits
+    quick(max_epochs=1, verbose=1).fit(images[:100], labels[:100])
+    assert "TripletEmbedder settings: module_kind='cnn', input_size=(16, 16), cnn_blocks=2" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_default_beats_raw_pixels_on_8x8_digits_it_never_saw():
+    """The issue's digits protocol: train on 0-6, 3-way one-shot on 7-9, defaults only (raw pixels: 0.759)."""
+    d = load_digits()
+    images, labels = d.images.astype(np.float32), d.target
+    seen = labels < 7
+    model = TripletEmbedder(random_state=0).fit(images[seen], labels[seen])
+    raw = one_shot_accuracy(images[~seen].reshape(-1, 64), labels[~seen])
+    assert one_shot_accuracy(model.transform(images[~seen]), labels[~seen]) > raw
