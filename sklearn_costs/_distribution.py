@@ -58,13 +58,10 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         return self._fit_tensors(X, y, loss)
 
     def _build_module(self, X, y, loss, hidden):
-        mean = X.mean(0)
-        scale = X.std(0)
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
         body = mlp(X.shape[1], hidden, self.activation, self.dropout)
         width = hidden[-1] if hidden else X.shape[1]
         head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y))
-        return DistributionNetwork(Standardize(mean, scale), body, head)
+        return DistributionNetwork(Standardize.of(X), body, head)
 
     def _after_training(self, net, X, y, loss):
         if type(loss).fit_shared is DistributionLoss.fit_shared:

@@ -254,12 +254,10 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
             body = torch.nn.Sequential(*layers)
         else:
             flat = X.reshape(len(X), -1)
-            scale = flat.std(0)
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
             width = hidden[-1] if hidden else flat.shape[1]
             body = torch.nn.Sequential(
                 torch.nn.Flatten(),
-                Standardize(flat.mean(0), scale),
+                Standardize.of(flat),
                 mlp(flat.shape[1], hidden, self.activation, self.dropout),
                 torch.nn.Linear(width, self.embedding_dim),
             )

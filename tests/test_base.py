@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from sklearn_costs import PoissonSpikeRegressor
+from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor
 from sklearn_costs._training import SliceLoader, TrainingDivergedError
 from sklearn_costs.base import resolve_device
 from sklearn_costs.losses import PoissonLoss
@@ -302,3 +303,27 @@ def test_n_threads_is_restored(data):
     before = torch.get_num_threads()
     small(n_threads=1).fit(X, Y).predict(X)
     assert torch.get_num_threads() == before
+
+
+# ------------------------------------------------------------------------------------ reliability (issue #16)
+
+
+def _regressor(name, **kw):
+    kw.setdefault("hidden_layer_sizes", (8,))
+    kw.setdefault("random_state", 0)
+    return PoissonSpikeRegressor(**kw) if name == "poisson" else GaussianUncertaintyRegressor(**kw)
+
+
+def _targets(name, data):
+    X, Y = data
+    return Y if name == "poisson" else 2 * X[:, 0] + X[:, 1]
+
+
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+def test_a_one_row_fit_warns_nothing(data, name):
+    X, _ = data
+    y = _targets(name, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _regressor(name, max_epochs=2).fit(X[:1], y[:1])
+    assert np.isfinite(model.predict(X[:2])).all()
