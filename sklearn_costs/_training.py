@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -158,11 +159,40 @@ BATCHING = {"slices": SliceLoader, "dataloader": seeded_dataloader}
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
+class StopTraining(KeyboardInterrupt):
+    """How :class:`EarlyStopping` ends the training. skorch's own raises a bare ``KeyboardInterrupt``, which
+    :class:`CostNet` could not tell from the user's Ctrl-C."""
+
+
+class EarlyStopping(_SkorchEarlyStopping):
+    """skorch's ``EarlyStopping``, ending the training by :class:`StopTraining`."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            if self.misses_ < self.patience:  # not the patience running out: the user pressed Ctrl-C
+                raise
+            raise StopTraining from None
+
+
+class _Interrupted(BaseException):
+    """Carries the user's ``KeyboardInterrupt`` past ``NeuralNet.partial_fit``, which swallows it."""
+
+    def __init__(self, interrupt):
+        super().__init__()
+        self.interrupt = interrupt
+
+
 class CostNet(NeuralNet):
     """skorch's ``NeuralNet`` trained on :class:`TensorDataset` batches by :class:`SliceLoader`.
 
     ``autocast_dtype`` runs the module's forward pass under ``torch.autocast`` (mixed precision); the loss is
     always computed in float32 on the float32 output.
+
+    A ``KeyboardInterrupt`` (Ctrl-C) during training reaches the caller: skorch's ``partial_fit`` would catch it
+    and return the partly trained net as if training had finished. Only :class:`StopTraining` (early stopping)
+    ends the training quietly.
     """
 
     def __init__(self, *args, autocast_dtype=None, **kwargs):
@@ -171,6 +201,20 @@ class CostNet(NeuralNet):
         kwargs.setdefault("iterator_valid", SliceLoader)
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except StopTraining:
+            raise
+        except KeyboardInterrupt as interrupt:
+            raise _Interrupted(interrupt) from None
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        try:
+            return super().partial_fit(X, y, classes, **fit_params)
+        except _Interrupted as interrupted:
+            raise interrupted.interrupt from None
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDataset):

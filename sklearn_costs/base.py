@@ -19,9 +19,17 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import ProgressBar
 
-from ._training import BATCHING, PRECISIONS, CostNet, StopOnNonFiniteLoss, TensorDataset, ValidationSplit
+from ._training import (
+    BATCHING,
+    PRECISIONS,
+    CostNet,
+    EarlyStopping,
+    StopOnNonFiniteLoss,
+    TensorDataset,
+    ValidationSplit,
+)
 from ._validation import check_positive_int
 from .losses import get_loss
 
@@ -151,7 +159,8 @@ def shared_arguments(arguments: dict) -> dict:
 
 
 def keeps_state_on_error(fit):
-    """Decorate ``fit`` so that an exception (bad input, diverged training) leaves the estimator as it was."""
+    """Decorate ``fit`` so that an exception (bad input, diverged training) or a ``KeyboardInterrupt`` (Ctrl-C)
+    leaves the estimator as it was."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):

@@ -327,3 +327,44 @@ def test_a_one_row_fit_warns_nothing(data, name):
         warnings.simplefilter("error")
         model = _regressor(name, max_epochs=2).fit(X[:1], y[:1])
     assert np.isfinite(model.predict(X[:2])).all()
+
+
+def _interrupt_after(monkeypatch, n_steps):
+    from sklearn_costs._training import CostNet
+
+    calls = []
+    original = CostNet.train_step
+
+    def step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > n_steps:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CostNet, "train_step", step)
+    return calls
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+def test_ctrl_c_during_fit_propagates_and_leaves_the_model_as_it_was(data, monkeypatch, name, warm_start):
+    X, _ = data
+    y = _targets(name, data)
+    model = _regressor(name, max_epochs=3, warm_start=warm_start).fit(X, y)
+    before, history = model.predict(X), model.history_.copy()
+    _interrupt_after(monkeypatch, 80)  # in the third epoch
+    with pytest.raises(KeyboardInterrupt):
+        model.set_params(max_epochs=50, random_state=1).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    pd.testing.assert_frame_equal(model.history_, history)
+    fresh = _regressor(name, max_epochs=50)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, y)
+    assert not hasattr(fresh, "net_")
+
+
+def test_early_stopping_still_ends_the_fit_quietly(data):
+    X, Y = data
+    model = small(max_epochs=200, n_iter_no_change=2, lr=0.1).fit(X, Y)
+    assert model.n_iter_ < 200
+
