@@ -100,6 +100,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
 
     _task = "embedding"
     _validation_split = "groups"
+    _network_parameters = ("embedding_dim", "normalize", "module", "augment", "cnn_width", "cnn_blocks")
 
     def __init__(
         self,
@@ -233,6 +234,10 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         self.classes_ = encoder.classes_
         self.input_shape_ = tuple(Xs.shape[1:])
         return self._fit_tensors(Xs, encoder.transform(y).astype(np.int64), loss)
+
+    def _data_shape(self, X, y):
+        # The identities may change between warm starts: the network has no output per identity.
+        return {"input shape": tuple(X.shape[1:])}
 
     def _build_module(self, X, y, loss, hidden):
         if isinstance(self.module, torch.nn.Module):

@@ -368,3 +368,46 @@ def test_early_stopping_still_ends_the_fit_quietly(data):
     model = small(max_epochs=200, n_iter_no_change=2, lr=0.1).fit(X, Y)
     assert model.n_iter_ < 200
 
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"loss": "negative_binomial"}, r"loss changed from PoissonLoss\(rate_link='log'\) to NegativeBinomialLoss"),
+        ({"hidden_layer_sizes": (4, 4)}, r"hidden_layer_sizes changed from \(8,\) to \(4, 4\)"),
+        ({"activation": "tanh"}, "activation changed from 'relu' to 'tanh'"),
+        ({"dropout": 0.2}, "dropout changed from 0.0 to 0.2"),
+    ],
+)
+def test_warm_start_refuses_a_changed_network_and_keeps_the_fitted_one(data, change, message):
+    X, Y = data
+    model = small(warm_start=True, max_epochs=2).fit(X, Y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match=message + r".*warm_start=False"):
+        model.set_params(**change).fit(X, Y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_iter_ == 2
+    model.set_params(warm_start=False).fit(X, Y)  # a new network is built
+    assert model.n_iter_ == 2 and model.predict(X).shape == Y.shape
+
+
+def test_warm_start_refuses_data_of_another_shape(data):
+    X, Y = data
+    model = small(warm_start=True, max_epochs=2).fit(X, Y[:, :1])
+    before = model.predict(X)
+    with pytest.raises(ValueError, match=r"targets changed from 1 to 2.*warm_start=False"):
+        model.fit(X, Y)
+    with pytest.raises(ValueError, match=r"features changed from 3 to 2.*warm_start=False"):
+        model.fit(X[:, :2], Y[:, :1])
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_outputs_ == 1 and model.n_features_in_ == 3
+    model.fit(X[:100], Y[:100, 0])  # the same shapes (a 1-D target of one neuron) continue
+    assert model.n_iter_ == 4 and model.predict(X[:3]).shape == (3,)
+
+
+def test_warm_start_with_a_changed_gaussian_std_link_is_refused(data):
+    X, _ = data
+    model = _regressor("gaussian", warm_start=True, max_epochs=2).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"loss changed.*std_link='softplus'.*std_link='exp'"):
+        model.set_params(std_link="exp").fit(X, X[:, 0])
+

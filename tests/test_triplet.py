@@ -233,3 +233,18 @@ def test_embedders_of_several_seeds_side_by_side_in_a_feature_union(digits):
                                rtol=1e-5, atol=1e-6)
     assert not np.allclose(out[:, :4], out[:, 4:])  # different seeds, different embeddings
     assert union.get_feature_names_out()[0] == "tripletembedder-1__embedding0"
+
+
+def test_warm_start_refuses_another_image_shape_or_embedding_size_and_keeps_the_model(digits):
+    images, labels = digits
+    model = quick(max_epochs=1, warm_start=True, cnn_width=4, cnn_blocks=1).fit(images[:200], labels[:200])
+    before = model.transform(images[:20])
+    with pytest.raises(ValueError, match=r"input shape changed from \(1, 8, 8\) to \(1, 4, 4\).*warm_start=False"):
+        model.fit(images[:200, :4, :4], labels[:200])
+    with pytest.raises(ValueError, match=r"embedding_dim changed from 16 to 8.*warm_start=False"):
+        model.set_params(embedding_dim=8).fit(images[:200], labels[:200])
+    np.testing.assert_array_equal(model.transform(images[:20]), before)
+    assert model.input_shape_ == (1, 8, 8) and model.n_iter_ == 1
+    # other identities (the network has no output per identity) continue the same network
+    model.set_params(embedding_dim=16).fit(images[200:400], labels[200:400] + 100)
+    assert model.n_iter_ == 2 and model.transform(images[:3]).shape == (3, 16)
