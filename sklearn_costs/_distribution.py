@@ -31,6 +31,17 @@ def _check_float32_range(y, what):
         )
 
 
+class _PredictedMean:
+    """The predicted mean from the network's raw output: what the divergence guard checks (a class, not a lambda,
+    so that the fitted net pickles)."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def __call__(self, raw):
+        return self.loss.mean(self.loss.link(raw))
+
+
 class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     """A network whose outputs parametrise ``loss``'s distribution of each target given ``X``.
 
@@ -75,6 +86,9 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         width = hidden[-1] if hidden else X.shape[1]
         head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y))
         return DistributionNetwork(Standardize.of(X), body, head)
+
+    def _predictions_of(self, loss):
+        return _PredictedMean(loss)
 
     def _after_training(self, net, X, y, loss):
         if type(loss).fit_shared is DistributionLoss.fit_shared:

@@ -25,8 +25,8 @@ from ._training import (
     BATCHING,
     PRECISIONS,
     CostNet,
+    DivergenceGuard,
     EarlyStopping,
-    StopOnNonFiniteLoss,
     TensorDataset,
     ValidationSplit,
 )
@@ -252,6 +252,12 @@ class NeuralCostEstimator(BaseEstimator):
     def _iterator_train(self):
         return {}
 
+    def _predictions_of(self, loss):
+        """A function from the module's output to the point predictions made from it (in the units of the
+        training targets the network sees), or None when there are none (embeddings): the divergence guard checks
+        them on the training data."""
+        return None
+
     def _data_shape(self, X: torch.Tensor, y: torch.Tensor) -> dict:
         """The shape of the data the network is built for, ``{what: value}``; see :meth:`_network_spec`."""
         return {"features": X.shape[1], "targets": y.shape[1]}
@@ -371,12 +377,14 @@ class NeuralCostEstimator(BaseEstimator):
             if optimizer is torch.optim.LBFGS:
                 raise ValueError("optimizer='lbfgs' has no weight_decay; use weight_decay=0 or another optimizer")
             optimizer_kwargs["optimizer__weight_decay"] = self.weight_decay
-        callbacks = [("divergence", StopOnNonFiniteLoss(self.lr))]
+        callbacks = []
         use_validation = self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION
         if use_validation:
             callbacks.append(
                 ("early_stopping", EarlyStopping(patience=self.n_iter_no_change, load_best=True, sink=self._sink))
             )
+        # after early stopping: its last check is of the best weights that early stopping restores
+        callbacks.append(("divergence", DivergenceGuard(self.lr, self._predictions_of(loss))))
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
         train_split = None

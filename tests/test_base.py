@@ -411,3 +411,55 @@ def test_warm_start_with_a_changed_gaussian_std_link_is_refused(data):
     with pytest.raises(ValueError, match=r"loss changed.*std_link='softplus'.*std_link='exp'"):
         model.set_params(std_link="exp").fit(X, X[:, 0])
 
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 1e6), ("sgd", 10.0)])
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+def test_a_runaway_loss_stops_the_fit_and_keeps_the_previous_model(data, name, optimizer, lr):
+    X, _ = data
+    y = _targets(name, data)
+    model = _regressor(name, max_epochs=3).fit(X, y)
+    before = model.predict(X)
+    ran_away = r"(training loss|weights) ran away at epoch 1.*lower learning rate"
+    with pytest.raises(TrainingDivergedError, match=ran_away):
+        model.set_params(optimizer=optimizer, lr=lr, max_epochs=20).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_iter_ == 3
+    assert np.all(np.abs(before) < 1e3)
+
+
+def test_divergence_error_is_public():
+    from sklearn_costs import TrainingDivergedError as top
+    from sklearn_costs.exceptions import TrainingDivergedError as public
+
+    assert top is public is TrainingDivergedError
+    assert issubclass(public, FloatingPointError)
+
+
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+@pytest.mark.parametrize("optimizer, lr", [("adam", 3e-2), ("sgd", 1e-2), ("adam", 1e-3)])
+def test_ordinary_fits_never_raise_the_divergence_guard(data, name, optimizer, lr):
+    X, _ = data
+    model = _regressor(name, hidden_layer_sizes=(16,), optimizer=optimizer, lr=lr, max_epochs=15)
+    model.fit(X, _targets(name, data))
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_a_model_that_stops_learning_is_not_called_diverged(data):
+    # a loss far above its best for a while (warm restart at a high learning rate) but not by orders of magnitude
+    X, Y = data
+    model = small(max_epochs=10, warm_start=True, early_stopping=False).fit(X, Y)
+    model.set_params(lr=0.5).fit(X, Y)
+    assert model.n_iter_ == 20
+
+
+
+
+def test_predictions_that_run_away_while_the_loss_stays_moderate_stop_the_fit(data):
+    # A Gaussian NLL whose mean and std grow together grows only like log(std): at lr=1 plain SGD puts the
+    # predicted means 1e4 target ranges away while the loss stays near 20 nats.
+    X, _ = data
+    model = _regressor("gaussian", optimizer="sgd", lr=1.0, max_epochs=30)
+    with pytest.raises(TrainingDivergedError, match=r"predictions on its training data ran away \(after \d+ epochs\)"):
+        model.fit(X, _targets("gaussian", data))
+    assert not hasattr(model, "net_")
