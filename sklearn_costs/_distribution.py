@@ -63,6 +63,20 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TrainingDivergedError
+            Training ran away (a loss, the weights or the predictions; see the user guide, "When training goes
+            wrong"); the message names the epoch and what ran away.
+        ValueError
+            Invalid input; targets beyond float32's range; or ``warm_start=True`` with another loss, architecture
+            or data shape than the fitted network was built for.
+
+        Notes
+        -----
+        On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
+        was before this call.
         """
         loss = self._resolve_loss()
         X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)

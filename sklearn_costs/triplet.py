@@ -207,6 +207,20 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TrainingDivergedError
+            Training ran away (a loss, the weights or the embeddings; see the user guide, "When training goes
+            wrong"); the message names the epoch and what ran away.
+        ValueError
+            Invalid input, or ``warm_start=True`` with another loss, architecture or input shape than the fitted
+            network was built for.
+
+        Notes
+        -----
+        On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
+        was before this call.
         """
         loss = self._resolve_loss()
         Xs = self._validate_images(X, reset=True)
