@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .ensemble import DeepEnsembleRegressor
+from .exceptions import TrainingDivergedError
 from .gaussian import GaussianUncertaintyRegressor
 from .poisson import PoissonSpikeRegressor
 from .triplet import TripletEmbedder
@@ -16,6 +17,7 @@ __all__ = [
     "DeepEnsembleRegressor",
     "GaussianUncertaintyRegressor",
     "PoissonSpikeRegressor",
+    "TrainingDivergedError",
     "TripletEmbedder",
     "__version__",
 ]

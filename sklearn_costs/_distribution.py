@@ -20,6 +20,28 @@ def mean_log_density(log_density, sample_weight=None) -> float:
     return float(np.average(per_sample, weights=sample_weight))
 
 
+def _check_float32_range(y, what):
+    """Raise ``ValueError`` when ``y`` holds values that float32, the precision of the network, cannot represent."""
+    largest = float(np.max(np.abs(y), initial=0.0))
+    if not largest <= float(np.finfo(np.float32).max):
+        raise ValueError(
+            f"{what} up to {largest:.2g} in absolute value, beyond the range of float32 (about 3.4e+38), the "
+            "precision the network trains in. Rescale y (divide it by a power of ten, e.g. 1e30) and multiply the "
+            "predictions back."
+        )
+
+
+class _PredictedMean:
+    """The predicted mean from the network's raw output: what the divergence guard checks (a class, not a lambda,
+    so that the fitted net pickles)."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def __call__(self, raw):
+        return self.loss.mean(self.loss.link(raw))
+
+
 class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     """A network whose outputs parametrise ``loss``'s distribution of each target given ``X``.
 
@@ -41,6 +63,20 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TrainingDivergedError
+            Training ran away (a loss, the weights or the predictions; see the user guide, "When training goes
+            wrong"); the message names the epoch and what ran away.
+        ValueError
+            Invalid input; targets beyond float32's range; or ``warm_start=True`` with another loss, architecture
+            or data shape than the fitted network was built for.
+
+        Notes
+        -----
+        On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
+        was before this call.
         """
         loss = self._resolve_loss()
         X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
@@ -48,23 +84,25 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         self._y_is_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
         loss.check_target(y)
-        y = y.astype(np.float32, copy=False)
-        if self._target_scaling:
+        y = y.astype(np.float64, copy=False)
+        _check_float32_range(y, "y holds values")
+        if self._target_scaling:  # statistics in float64: a float32 std of large targets overflows
             self.y_loc_ = y.mean(0)
             scale = y.std(0)
-            self.y_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            self.y_scale_ = np.where(scale > 0, scale, 1.0)
             y = (y - self.y_loc_) / self.y_scale_
+            _check_float32_range(y, "the standardised y holds values")
         self.n_outputs_ = y.shape[1]
-        return self._fit_tensors(X, y, loss)
+        return self._fit_tensors(X, y.astype(np.float32), loss)
 
     def _build_module(self, X, y, loss, hidden):
-        mean = X.mean(0)
-        scale = X.std(0)
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
         body = mlp(X.shape[1], hidden, self.activation, self.dropout)
         width = hidden[-1] if hidden else X.shape[1]
         head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y))
-        return DistributionNetwork(Standardize(mean, scale), body, head)
+        return DistributionNetwork(Standardize.of(X), body, head)
+
+    def _predictions_of(self, loss):
+        return _PredictedMean(loss)
 
     def _after_training(self, net, X, y, loss):
         if type(loss).fit_shared is DistributionLoss.fit_shared:

@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
+
+from .exceptions import TrainingDivergedError
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -100,24 +103,129 @@ class ValidationSplit:
         return dataset.subset(index[: n - n_valid]), dataset.subset(index[n - n_valid :])
 
 
-class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+#: A loss has run away when it lies more than this many "loss scales" above its best value in the fit.
+RUNAWAY_FACTOR = 1e4
+#: Predictions on the training data that lie farther than this many target ranges outside the range of the
+#: training targets have run away.
+RUNAWAY_FACTOR_PREDICTIONS = 1e3
+#: A weight larger than this (in absolute value) is taken for divergence: the estimators standardise their inputs,
+#: and Adam moves a weight by about ``lr`` per step, so a trained network never comes near it.
+MAX_ABS_WEIGHT = 1e6
 
 
-class StopOnNonFiniteLoss(Callback):
-    """Abort the fit at the first batch whose training loss is NaN or infinite, naming the epoch."""
+class DivergenceGuard(Callback):
+    """Stop a fit that runs away, by what it does and not only by NaN, raising :class:`TrainingDivergedError`.
 
-    def __init__(self, lr):
+    The losses here are clamped so that they stay finite even for absurd predictions, so a NaN check alone lets a
+    diverged fit (a Gaussian mean of -1e13, 1e26 spikes per bin) look successful. The guard checks:
+
+    * every training batch: a NaN or infinite loss stops the fit at once;
+    * every epoch, the training and the validation loss: NaN or infinite, or *run away*, that is above
+      ``best + RUNAWAY_FACTOR * scale``. ``best`` is the lowest value of that loss in this fit, or the loss of the
+      network before training (on all the training data), whichever is lower; ``scale`` is
+      ``max(1, |initial loss|, |best|)``, so that it follows the size of the loss (which may be negative, as a
+      Gaussian NLL) and a loss near zero is not held to a tiny scale. The losses are per sample (NLLs in nats,
+      triplet hinges), so a rise of 1e4 scales is neither noise nor overfitting: the network has left the data;
+    * every epoch, the weights: a NaN, infinite, or larger than ``MAX_ABS_WEIGHT`` weight;
+    * at the end, on the weights that are kept (the best epoch's, with early stopping): the network's outputs on
+      the training data must be finite, and so must its point predictions ``predict(output)`` (the predicted
+      means, for a distribution regressor), which must also lie within ``RUNAWAY_FACTOR_PREDICTIONS`` times the
+      range of the training targets (at least 1, in the units the network trains in) of that range. This
+      catches a runaway that a loss growing only logarithmically leaves within bounds: the Gaussian NLL of a mean
+      and a std that grow together.
+
+    Each check names the epoch and what ran away. The guard compares only the epochs of the current ``fit`` (a
+    warm start on new data starts from its own reference), and sits after early stopping in the callbacks so that
+    its last check sees the restored best weights.
+    """
+
+    def __init__(self, lr, predict=None):
         self.lr = lr
+        self.predict = predict
+
+    def _fail(self, what):
+        raise TrainingDivergedError(
+            f"{what}; the fit was stopped and the estimator was left as it was before. Try a lower learning rate "
+            f"(lr={self.lr} now), a smaller batch, or check the inputs for extreme values."
+        )
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.checked_ = len(net.history)  # epochs of earlier fits (warm start) are not compared
+        self.initial_loss_ = self._initial_loss(net, X)
+        self.best_ = {}
+
+    def _initial_loss(self, net, dataset):
+        """The loss of the network before this fit's first step, over all of ``dataset`` (None if not finite)."""
+        if dataset is None:
+            return None
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for Xb, yb in net.get_iterator(net.get_dataset(dataset), training=False):
+                y_pred = net.evaluation_step((Xb, yb), training=False)
+                total += float(net.get_loss(y_pred, yb, X=Xb, training=False)) * len(Xb)
+                count += len(Xb)
+        loss = total / max(count, 1)
+        return loss if math.isfinite(loss) else None
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
-        if training and loss is not None and not torch.isfinite(loss).all():
-            epoch = len(net.history)
-            raise TrainingDivergedError(
-                f"the training loss became {loss.item()} at epoch {epoch}; the fit was stopped and the estimator "
-                f"was left as it was before. Try a lower learning rate (lr={self.lr} now), a smaller batch, or "
-                "check the inputs for extreme values."
-            )
+        if training and loss is not None:
+            value = loss.item()
+            if not math.isfinite(value):
+                self._fail(f"the training loss became {value} at epoch {net.history[-1, 'epoch']}")
+
+    def on_epoch_end(self, net, **kwargs):
+        self._check_losses(net)
+        largest = max((float(p.detach().abs().max()) for p in net.module_.parameters() if p.numel()), default=0.0)
+        if not largest <= MAX_ABS_WEIGHT:
+            self._fail(f"the weights ran away at epoch {net.history[-1, 'epoch']}: the largest is {largest:.3g} "
+                       f"in absolute value (more than {MAX_ABS_WEIGHT:.0e})")
+
+    def _check_losses(self, net):
+        for row in net.history[self.checked_ :]:
+            for key, what in (("train_loss", "training loss"), ("valid_loss", "validation loss")):
+                value = row.get(key)
+                if value is None:
+                    continue
+                if not math.isfinite(value):
+                    self._fail(f"the {what} became {value} at epoch {row['epoch']}")
+                initial = self.initial_loss_
+                best = min(v for v in (initial, self.best_.get(key), value) if v is not None)
+                scale = max(1.0, abs(best), abs(initial) if initial is not None else 0.0)
+                if value > best + RUNAWAY_FACTOR * scale:
+                    start = "" if initial is None else f"; it was {initial:.3g} before training"
+                    self._fail(f"the {what} ran away at epoch {row['epoch']}: {value:.3g}, against {best:.3g} at "
+                               f"best{start}")
+                self.best_[key] = best
+        self.checked_ = len(net.history)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        self._check_losses(net)  # the last epoch, when early stopping ended the fit before this guard saw it
+        if X is None:
+            return
+        dataset = net.get_dataset(X)
+        finite, farthest = True, 0.0
+        if self.predict is not None:
+            low, high = dataset.y.amin(0), dataset.y.amax(0)
+            span = (high - low).clamp_min(1.0)
+        with torch.no_grad():
+            for batch in net.get_iterator(dataset, training=False):
+                out = net.evaluation_step(batch, training=False)
+                finite = finite and bool(torch.isfinite(out).all())
+                if self.predict is not None and finite:
+                    prediction = self.predict(out)
+                    finite = bool(torch.isfinite(prediction).all())
+                    outside = torch.maximum(low - prediction, prediction - high) / span
+                    farthest = max(farthest, float(outside.max()))
+        epochs = f"after {len(net.history)} epochs"
+        if not finite:
+            self._fail(f"the trained network's predictions on its training data are not finite ({epochs})")
+        if farthest > RUNAWAY_FACTOR_PREDICTIONS:
+            self._fail(f"the trained network's predictions on its training data ran away ({epochs}): some lie "
+                       f"{farthest:.3g} times the range of the training targets outside that range")
+
+
+#: The name under which models pickled by earlier versions hold the guard.
+StopOnNonFiniteLoss = DivergenceGuard
 
 
 class _PermutationSampler(torch.utils.data.Sampler):
@@ -158,11 +266,40 @@ BATCHING = {"slices": SliceLoader, "dataloader": seeded_dataloader}
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
+class StopTraining(KeyboardInterrupt):
+    """How :class:`EarlyStopping` ends the training. skorch's own raises a bare ``KeyboardInterrupt``, which
+    :class:`CostNet` could not tell from the user's Ctrl-C."""
+
+
+class EarlyStopping(_SkorchEarlyStopping):
+    """skorch's ``EarlyStopping``, ending the training by :class:`StopTraining`."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            if self.misses_ < self.patience:  # not the patience running out: the user pressed Ctrl-C
+                raise
+            raise StopTraining from None
+
+
+class _Interrupted(BaseException):
+    """Carries the user's ``KeyboardInterrupt`` past ``NeuralNet.partial_fit``, which swallows it."""
+
+    def __init__(self, interrupt):
+        super().__init__()
+        self.interrupt = interrupt
+
+
 class CostNet(NeuralNet):
     """skorch's ``NeuralNet`` trained on :class:`TensorDataset` batches by :class:`SliceLoader`.
 
     ``autocast_dtype`` runs the module's forward pass under ``torch.autocast`` (mixed precision); the loss is
     always computed in float32 on the float32 output.
+
+    A ``KeyboardInterrupt`` (Ctrl-C) during training reaches the caller: skorch's ``partial_fit`` would catch it
+    and return the partly trained net as if training had finished. Only :class:`StopTraining` (early stopping)
+    ends the training quietly.
     """
 
     def __init__(self, *args, autocast_dtype=None, **kwargs):
@@ -171,6 +308,20 @@ class CostNet(NeuralNet):
         kwargs.setdefault("iterator_valid", SliceLoader)
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except StopTraining:
+            raise
+        except KeyboardInterrupt as interrupt:
+            raise _Interrupted(interrupt) from None
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        try:
+            return super().partial_fit(X, y, classes, **fit_params)
+        except _Interrupted as interrupted:
+            raise interrupted.interrupt from None
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDataset):

@@ -19,11 +19,19 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import ProgressBar
 
-from ._training import BATCHING, PRECISIONS, CostNet, StopOnNonFiniteLoss, TensorDataset, ValidationSplit
+from ._training import (
+    BATCHING,
+    PRECISIONS,
+    CostNet,
+    DivergenceGuard,
+    EarlyStopping,
+    TensorDataset,
+    ValidationSplit,
+)
 from ._validation import check_positive_int
-from .losses import get_loss
+from .losses import Loss, get_loss
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -111,7 +119,12 @@ hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
     n_iter_no_change : {patience_type}, default={n_iter_no_change}
         Epochs without improvement before stopping.{patience_doc}
     warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit`` instead of starting afresh.
+        Continue training the fitted network on the next ``fit`` instead of starting afresh. It continues only
+        the network it was built for: the same ``loss`` (and loss settings), the same architecture
+        (``hidden_layer_sizes``, ``activation``, ``dropout`` and the estimator's own network parameters) and
+        data of the same shape (number of features, or image shape, and number of targets); otherwise ``fit``
+        raises ``ValueError`` naming what changed and leaves the fitted model as it was. Set
+        ``warm_start=False`` to train a new network then.
     device : {{"cpu", "cuda", "cuda:N", "auto"}}, default="cpu"
         Where the network trains; ``"auto"`` takes a GPU when PyTorch finds one. The data is moved to the device
         once, and batches are cut there.
@@ -152,7 +165,8 @@ def shared_arguments(arguments: dict) -> dict:
 
 
 def keeps_state_on_error(fit):
-    """Decorate ``fit`` so that an exception (bad input, diverged training) leaves the estimator as it was."""
+    """Decorate ``fit`` so that an exception (bad input, diverged training) or a ``KeyboardInterrupt`` (Ctrl-C)
+    leaves the estimator as it was."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
@@ -180,6 +194,9 @@ class NeuralCostEstimator(BaseEstimator):
     #: A key of ``_training.BATCHING``: ``"slices"`` cuts batches from the in-memory tensors, ``"dataloader"`` is
     #: skorch's default per-row path (kept for tests and benchmarks, which show both train the same network).
     _batching: str = "slices"
+    #: Parameters (as resolved for the fit, see :meth:`_setting`) of a subclass that shape its network: a warm
+    #: start needs them unchanged.
+    _network_parameters: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -255,7 +272,17 @@ class NeuralCostEstimator(BaseEstimator):
 
     def _setting(self, name):
         """A training setting as resolved for this fit (``name_``), else the parameter itself."""
-        return getattr(self, name + "_", getattr(self, name))
+        return getattr(self, name + "_") if hasattr(self, name + "_") else getattr(self, name)
+
+    def _predictions_of(self, loss):
+        """A function from the module's output to the point predictions made from it (in the units of the
+        training targets the network sees), or None when there are none (embeddings): the divergence guard checks
+        them on the training data."""
+        return None
+
+    def _data_shape(self, X: torch.Tensor, y: torch.Tensor) -> dict:
+        """The shape of the data the network is built for, ``{what: value}``; see :meth:`_network_spec`."""
+        return {"features": X.shape[1], "targets": y.shape[1]}
 
     # ----------------------------------------------------------------------------------- validation
 
@@ -315,7 +342,10 @@ class NeuralCostEstimator(BaseEstimator):
         device = resolve_device(self.device)
         seed = self._seed()
         Xt, yt = as_tensor(X, device), as_tensor(y, device)
+        spec = self._network_spec(Xt, yt, loss, hidden)
         warm = self.warm_start and hasattr(self, "net_")
+        if warm:
+            self._check_warm_start(spec)
         with _torch_threads(self.n_threads if device == "cpu" else None), _seeded(seed, device):
             if warm:
                 net = copy.deepcopy(self.net_)
@@ -328,11 +358,36 @@ class NeuralCostEstimator(BaseEstimator):
                 net.fit(TensorDataset(Xt, yt), None)
             self._after_training(net, Xt, yt, loss)
         self.net_ = net
+        self._fitted_network_spec = spec
         self.loss_ = loss
         self.device_ = device
         self.history_ = _history_frame(net.history)
         self.n_iter_ = len(net.history)
         return self
+
+    def _network_spec(self, X, y, loss, hidden) -> dict:
+        """What the network is built for: the loss, the architecture and the shape of the data."""
+        spec = {"loss": loss, "hidden_layer_sizes": hidden, "activation": self.activation, "dropout": self.dropout}
+        spec.update((name, self._setting(name)) for name in self._network_parameters)
+        spec.update(self._data_shape(X, y))
+        return spec
+
+    def _check_warm_start(self, spec):
+        """Raise ``ValueError`` unless the fitted network was built for ``spec`` (a warm start would then train, or
+        leave, a network that does not fit the data or the parameters)."""
+        fitted = getattr(self, "_fitted_network_spec", None)
+        if fitted is None:
+            changes = ["the fitted network does not record what it was built for (it was fitted by an older "
+                       "version of sklearn-costs)"]
+        else:
+            changes = [f"{name} changed from {fitted.get(name)!r} to {value!r}"
+                       for name, value in spec.items() if not _same(fitted.get(name), value)]
+        if changes:
+            raise ValueError(
+                f"warm_start=True continues training the fitted network, but {'; '.join(changes)}. That network "
+                "was built for other settings or data; set warm_start=False to train a new one (the fitted model "
+                "is left as it was)."
+            )
 
     def _after_training(self, net, X, y, loss):
         """Hook run on the trained net before it becomes the fitted state."""
@@ -344,11 +399,13 @@ class NeuralCostEstimator(BaseEstimator):
             if optimizer is torch.optim.LBFGS:
                 raise ValueError("optimizer='lbfgs' has no weight_decay; use weight_decay=0 or another optimizer")
             optimizer_kwargs["optimizer__weight_decay"] = self.weight_decay
-        callbacks = [("divergence", StopOnNonFiniteLoss(self.lr))]
+        callbacks = []
         use_validation = self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION
         if use_validation:
             patience = self._setting("n_iter_no_change")
             callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True, sink=self._sink)))
+        # after early stopping: its last check is of the best weights that early stopping restores
+        callbacks.append(("divergence", DivergenceGuard(self.lr, self._predictions_of(loss))))
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
         train_split = None
@@ -409,6 +466,18 @@ class _LossCriterion(torch.nn.Module):
 
     def forward(self, y_pred, y_true):
         return self.loss(y_pred, y_true)
+
+
+def _same(a, b) -> bool:
+    """Equality of two entries of a network spec: losses by their class and parameters, modules by identity."""
+    if isinstance(a, Loss) or isinstance(b, Loss):
+        return type(a) is type(b) and repr(a) == repr(b)
+    if isinstance(a, torch.nn.Module) or isinstance(b, torch.nn.Module):
+        return a is b
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # values without a plain truth value (arrays): compare their text
+        return repr(a) == repr(b)
 
 
 @contextmanager

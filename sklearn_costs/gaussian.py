@@ -55,7 +55,8 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         Present when ``X`` was a DataFrame with string column names.
     n_outputs_ : int
     y_loc_, y_scale_ : ndarray of shape (n_outputs,)
-        The target standardisation.
+        The target standardisation (float64: the network trains on ``(y - y_loc_) / y_scale_`` in float32, and
+        every prediction is mapped back in float64, so targets of any magnitude within float32's range work).
 
     Examples
     --------

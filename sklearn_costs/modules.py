@@ -33,6 +33,14 @@ class Standardize(nn.Module):
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
 
+    @classmethod
+    def of(cls, X: torch.Tensor) -> Standardize:
+        """The standardizer of the rows of ``X`` ``(n, features)``: their column means and (sample) standard
+        deviations. A constant column, or a single row (which has no spread), is scaled by 1."""
+        mean = X.mean(0)
+        scale = X.std(0) if len(X) > 1 else torch.ones_like(mean)
+        return cls(mean, torch.where(scale > 0, scale, torch.ones_like(scale)))
+
     def forward(self, x):
         return (x - self.mean) / self.scale
 

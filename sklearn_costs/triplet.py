@@ -203,6 +203,8 @@ miner_
 
     _task = "embedding"
     _validation_split = "groups"
+    _network_parameters = ("embedding_dim", "normalize", "module", "module_kind", "input_size", "n_members", "augment",
+                           "cnn_width", "cnn_blocks")
 
     def __init__(
         self,
@@ -322,6 +324,20 @@ miner_
         Returns
         -------
         self
+
+        Raises
+        ------
+        TrainingDivergedError
+            Training ran away (a loss, the weights or the embeddings; see the user guide, "When training goes
+            wrong"); the message names the epoch and what ran away.
+        ValueError
+            Invalid input, or ``warm_start=True`` with another loss, architecture or input shape than the fitted
+            network was built for.
+
+        Notes
+        -----
+        On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
+        was before this call.
         """
         Xs = self._validate_images(X, reset=True)
         if y is None:
@@ -351,6 +367,10 @@ miner_
         self._apply_settings(Xs, codes)
         return self._fit_tensors(Xs, codes, self._resolve_loss())
 
+    def _data_shape(self, X, y):
+        # The identities may change between warm starts: the network has no output per identity.
+        return {"input shape": tuple(X.shape[1:])}
+
     def _build_module(self, X, y, loss, hidden):
         if isinstance(self.module, torch.nn.Module):
             return copy.deepcopy(self.module)
@@ -375,12 +395,10 @@ miner_
         else:
             layers = [ResizeImages(self.input_size_)] if images else []
             flat = torch.nn.Sequential(*layers, torch.nn.Flatten())(X)
-            scale = flat.std(0)
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
             body = torch.nn.Sequential(
                 *layers,
                 torch.nn.Flatten(),
-                Standardize(flat.mean(0), scale),
+                Standardize.of(flat),
                 MemberMLP(members, flat.shape[1], hidden, self.embedding_dim, self.activation, self.dropout),
             )
         return EmbeddingNetwork(body, normalize=self.normalize, members=members)

@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from sklearn_costs import PoissonSpikeRegressor
+from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor
 from sklearn_costs._training import SliceLoader, TrainingDivergedError
 from sklearn_costs.base import resolve_device
 from sklearn_costs.losses import PoissonLoss
@@ -302,3 +303,163 @@ def test_n_threads_is_restored(data):
     before = torch.get_num_threads()
     small(n_threads=1).fit(X, Y).predict(X)
     assert torch.get_num_threads() == before
+
+
+# ------------------------------------------------------------------------------------ reliability (issue #16)
+
+
+def _regressor(name, **kw):
+    kw.setdefault("hidden_layer_sizes", (8,))
+    kw.setdefault("random_state", 0)
+    return PoissonSpikeRegressor(**kw) if name == "poisson" else GaussianUncertaintyRegressor(**kw)
+
+
+def _targets(name, data):
+    X, Y = data
+    return Y if name == "poisson" else 2 * X[:, 0] + X[:, 1]
+
+
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+def test_a_one_row_fit_warns_nothing(data, name):
+    X, _ = data
+    y = _targets(name, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _regressor(name, max_epochs=2).fit(X[:1], y[:1])
+    assert np.isfinite(model.predict(X[:2])).all()
+
+
+def _interrupt_after(monkeypatch, n_steps):
+    from sklearn_costs._training import CostNet
+
+    calls = []
+    original = CostNet.train_step
+
+    def step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > n_steps:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CostNet, "train_step", step)
+    return calls
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+def test_ctrl_c_during_fit_propagates_and_leaves_the_model_as_it_was(data, monkeypatch, name, warm_start):
+    X, _ = data
+    y = _targets(name, data)
+    model = _regressor(name, max_epochs=3, warm_start=warm_start).fit(X, y)
+    before, history = model.predict(X), model.history_.copy()
+    _interrupt_after(monkeypatch, 80)  # in the third epoch
+    with pytest.raises(KeyboardInterrupt):
+        model.set_params(max_epochs=50, random_state=1).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    pd.testing.assert_frame_equal(model.history_, history)
+    fresh = _regressor(name, max_epochs=50)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, y)
+    assert not hasattr(fresh, "net_")
+
+
+def test_early_stopping_still_ends_the_fit_quietly(data):
+    X, Y = data
+    model = small(max_epochs=200, n_iter_no_change=2, lr=0.1).fit(X, Y)
+    assert model.n_iter_ < 200
+
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"loss": "negative_binomial"}, r"loss changed from PoissonLoss\(rate_link='log'\) to NegativeBinomialLoss"),
+        ({"hidden_layer_sizes": (4, 4)}, r"hidden_layer_sizes changed from \(8,\) to \(4, 4\)"),
+        ({"activation": "tanh"}, "activation changed from 'relu' to 'tanh'"),
+        ({"dropout": 0.2}, "dropout changed from 0.0 to 0.2"),
+    ],
+)
+def test_warm_start_refuses_a_changed_network_and_keeps_the_fitted_one(data, change, message):
+    X, Y = data
+    model = small(warm_start=True, max_epochs=2).fit(X, Y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match=message + r".*warm_start=False"):
+        model.set_params(**change).fit(X, Y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_iter_ == 2
+    model.set_params(warm_start=False).fit(X, Y)  # a new network is built
+    assert model.n_iter_ == 2 and model.predict(X).shape == Y.shape
+
+
+def test_warm_start_refuses_data_of_another_shape(data):
+    X, Y = data
+    model = small(warm_start=True, max_epochs=2).fit(X, Y[:, :1])
+    before = model.predict(X)
+    with pytest.raises(ValueError, match=r"targets changed from 1 to 2.*warm_start=False"):
+        model.fit(X, Y)
+    with pytest.raises(ValueError, match=r"features changed from 3 to 2.*warm_start=False"):
+        model.fit(X[:, :2], Y[:, :1])
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_outputs_ == 1 and model.n_features_in_ == 3
+    model.fit(X[:100], Y[:100, 0])  # the same shapes (a 1-D target of one neuron) continue
+    assert model.n_iter_ == 4 and model.predict(X[:3]).shape == (3,)
+
+
+def test_warm_start_with_a_changed_gaussian_std_link_is_refused(data):
+    X, _ = data
+    model = _regressor("gaussian", warm_start=True, max_epochs=2).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"loss changed.*std_link='softplus'.*std_link='exp'"):
+        model.set_params(std_link="exp").fit(X, X[:, 0])
+
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 1e6), ("sgd", 10.0)])
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+def test_a_runaway_loss_stops_the_fit_and_keeps_the_previous_model(data, name, optimizer, lr):
+    X, _ = data
+    y = _targets(name, data)
+    model = _regressor(name, max_epochs=3).fit(X, y)
+    before = model.predict(X)
+    ran_away = r"(training loss|weights) ran away at epoch 1.*lower learning rate"
+    with pytest.raises(TrainingDivergedError, match=ran_away):
+        model.set_params(optimizer=optimizer, lr=lr, max_epochs=20).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_iter_ == 3
+    assert np.all(np.abs(before) < 1e3)
+
+
+def test_divergence_error_is_public():
+    from sklearn_costs import TrainingDivergedError as top
+    from sklearn_costs.exceptions import TrainingDivergedError as public
+
+    assert top is public is TrainingDivergedError
+    assert issubclass(public, FloatingPointError)
+
+
+@pytest.mark.parametrize("name", ["poisson", "gaussian"])
+@pytest.mark.parametrize("optimizer, lr", [("adam", 3e-2), ("sgd", 1e-2), ("adam", 1e-3)])
+def test_ordinary_fits_never_raise_the_divergence_guard(data, name, optimizer, lr):
+    X, _ = data
+    model = _regressor(name, hidden_layer_sizes=(16,), optimizer=optimizer, lr=lr, max_epochs=15)
+    model.fit(X, _targets(name, data))
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_a_model_that_stops_learning_is_not_called_diverged(data):
+    # a loss far above its best for a while (warm restart at a high learning rate) but not by orders of magnitude
+    X, Y = data
+    model = small(max_epochs=10, warm_start=True, early_stopping=False).fit(X, Y)
+    model.set_params(lr=0.5).fit(X, Y)
+    assert model.n_iter_ == 20
+
+
+
+
+def test_predictions_that_run_away_while_the_loss_stays_moderate_stop_the_fit(data):
+    # A Gaussian NLL whose mean and std grow together grows only like log(std): at lr=1 plain SGD puts the
+    # predicted means 1e4 target ranges away while the loss stays near 20 nats.
+    X, _ = data
+    model = _regressor("gaussian", optimizer="sgd", lr=1.0, max_epochs=30)
+    with pytest.raises(TrainingDivergedError, match=r"predictions on its training data ran away \(after \d+ epochs\)"):
+        model.fit(X, _targets("gaussian", data))
+    assert not hasattr(model, "net_")

@@ -209,3 +209,29 @@ def test_estimator_is_reproducible(sim):
     a = GaussianUncertaintyRegressor(max_epochs=5, random_state=3).fit(train.X, train.y)
     b = GaussianUncertaintyRegressor(max_epochs=5, random_state=3).fit(train.X, train.y)
     np.testing.assert_array_equal(a.predict(test.X), b.predict(test.X))
+
+
+@pytest.mark.parametrize("factor", [1e30, 1e-30])
+def test_huge_or_tiny_targets_are_standardised_in_float64_and_mapped_back(sim, factor):
+    train, _ = sim
+    X, y = train.X[:300], train.y[:300]
+    make = lambda: GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)  # noqa: E731
+    base, scaled = make().fit(X, y), make().fit(X, y * factor)
+    assert scaled.y_loc_.dtype == scaled.y_scale_.dtype == np.float64
+    np.testing.assert_allclose(scaled.y_scale_, base.y_scale_ * factor, rtol=1e-12)
+    mean, std = scaled.predict(X, return_std=True)
+    base_mean, base_std = base.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, base_mean * factor, rtol=1e-5)
+    np.testing.assert_allclose(std, base_std * factor, rtol=1e-5)
+    lower, upper = scaled.predict_interval(X)
+    assert np.isfinite(lower).all() and np.isfinite(upper).all()
+    np.testing.assert_allclose(scaled.score(X, y * factor), base.score(X, y) - np.log(factor), rtol=1e-5)
+
+
+def test_targets_beyond_float32_are_refused_before_training():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    y = X[:, 0] * 1e39
+    model = GaussianUncertaintyRegressor(max_epochs=2)
+    with pytest.raises(ValueError, match=r"y holds values up to 2.3e\+39.*float32.*[Rr]escale y"):
+        model.fit(X, y)
+    assert not hasattr(model, "net_")

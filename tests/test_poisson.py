@@ -197,3 +197,10 @@ def test_pickled_model_predicts_identically(population):
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     np.testing.assert_array_equal(again.log_likelihood(X, Y), model.log_likelihood(X, Y))
+
+
+def test_counts_beyond_float32_are_refused_before_training():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    y = np.arange(50) * 1e38
+    with pytest.raises(ValueError, match=r"y holds values up to 4.9e\+39.*float32.*[Rr]escale y"):
+        PoissonSpikeRegressor(max_epochs=2).fit(X, y)

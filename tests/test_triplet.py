@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
-from sklearn_costs import TripletEmbedder
+from sklearn_costs import TrainingDivergedError, TripletEmbedder
 from sklearn_costs._training import IdentityBatchLoader, TensorDataset
 from sklearn_costs.losses import ContrastiveLoss
 from sklearn_costs.metrics import few_shot_accuracy, one_shot_accuracy, recall_at_1
@@ -297,3 +297,56 @@ def test_default_beats_raw_pixels_on_8x8_digits_it_never_saw():
     model = TripletEmbedder(random_state=0).fit(images[seen], labels[seen])
     raw = one_shot_accuracy(images[~seen].reshape(-1, 64), labels[~seen])
     assert one_shot_accuracy(model.transform(images[~seen]), labels[~seen]) > raw
+
+
+def test_warm_start_refuses_another_image_shape_or_embedding_size_and_keeps_the_model(digits):
+    images, labels = digits
+    model = quick(max_epochs=1, warm_start=True, cnn_width=4, cnn_blocks=1).fit(images[:200], labels[:200])
+    before = model.transform(images[:20])
+    with pytest.raises(ValueError, match=r"input shape changed from \(1, 8, 8\) to \(1, 4, 4\).*warm_start=False"):
+        model.fit(images[:200, :4, :4], labels[:200])
+    with pytest.raises(ValueError, match=r"embedding_dim changed from 16 to 8.*warm_start=False"):
+        model.set_params(embedding_dim=8).fit(images[:200], labels[:200])
+    np.testing.assert_array_equal(model.transform(images[:20]), before)
+    assert model.input_shape_ == (1, 8, 8) and model.n_iter_ == 1
+    # other identities (the network has no output per identity) continue the same network
+    model.set_params(embedding_dim=16).fit(images[200:400], labels[200:400] + 100)
+    assert model.n_iter_ == 2 and model.transform(images[:3]).shape == (3, 16)
+
+
+@pytest.mark.parametrize(
+    "params, what",
+    [
+        ({"optimizer": "adam", "lr": 1e6, "normalize": False}, "training loss"),
+        ({"optimizer": "sgd", "lr": 100.0, "normalize": False}, "(training|validation) loss"),
+        ({"optimizer": "adam", "lr": 1e6}, "weights"),  # normalised embeddings: the loss cannot run away
+        ({"optimizer": "sgd", "lr": 100.0, "module": "mlp", "normalize": False}, "validation loss"),
+    ],
+)
+def test_a_runaway_fit_is_stopped_and_the_previous_embedder_kept(digits, params, what):
+    images, labels = digits
+    model = quick(max_epochs=1, cnn_width=4, cnn_blocks=1, hidden_layer_sizes=(16,)).fit(images[:200], labels[:200])
+    before = model.transform(images[:20])
+    with pytest.raises(TrainingDivergedError, match=f"{what} ran away at epoch 1.*lower learning rate"):
+        model.set_params(max_epochs=4, **params).fit(images[:200], labels[:200])
+    np.testing.assert_array_equal(model.transform(images[:20]), before)
+
+
+class _InfiniteAtPrediction(torch.nn.Module):
+    """Trains normally, but its embeddings in evaluation mode are not finite."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 4)
+
+    def forward(self, x):
+        z = self.linear(x.flatten(1))
+        return z if self.training else z * float("inf")
+
+
+def test_embeddings_that_are_not_finite_on_the_training_data_stop_the_fit(digits):
+    images, labels = digits
+    model = quick(module=_InfiniteAtPrediction(), normalize=False, early_stopping=False, max_epochs=2)
+    with pytest.raises(TrainingDivergedError, match=r"predictions on its training data are not finite"):
+        model.fit(images[:200], labels[:200])
+    assert not hasattr(model, "net_")
