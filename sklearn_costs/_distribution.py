@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .base import NeuralCostEstimator, as_tensor, keeps_state_on_error
+from .base import NeuralCostEstimator, as_tensor, keeps_state_on_error, names_the_estimator
 from .losses.base import DistributionLoss
 from .modules import DistributionHead, DistributionNetwork, Standardize, mlp
 
@@ -78,6 +78,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
         was before this call.
         """
+        self._begin_fit()
         loss = self._resolve_loss()
         X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
         y = np.asarray(y)
@@ -132,6 +133,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         a = a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a, dtype=np.float64)
         return a[:, 0] if self._y_is_1d else a
 
+    @names_the_estimator
     def predict(self, X):
         """The predicted mean of each target, shape ``(n_samples,)`` or ``(n_samples, n_targets)`` as ``y``."""
         params = self._validated_params(X)
@@ -146,11 +148,13 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             )
         return self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params))
 
+    @names_the_estimator
     def predict_distribution(self, X) -> dict:
         """Every distribution parameter (mean, std or dispersion, ...) of each target, as NumPy arrays."""
         params = self._validated_params(X)
         return {name: self._shape(value) for name, value in params.items()}
 
+    @names_the_estimator
     def log_likelihood(self, X, y):
         """Log-probability (mass or density) of each observed target under the fitted distribution.
 
@@ -171,6 +175,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         self.loss_.check_target(y)
         return y
 
+    @names_the_estimator
     def sample(self, X, n_samples=1, random_state=None):
         """Draw targets from the fitted distribution: shape ``(n_samples, *predict(X).shape)``.
 

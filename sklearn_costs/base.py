@@ -10,6 +10,8 @@ import copy
 import functools
 import inspect
 import numbers
+import re
+import sys
 import warnings
 from contextlib import contextmanager
 
@@ -18,8 +20,9 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import PrintLog, ProgressBar
 
 from ._training import (
     BATCHING,
@@ -30,8 +33,19 @@ from ._training import (
     TensorDataset,
     ValidationSplit,
 )
-from ._validation import check_positive_int
+from ._validation import (
+    AUTO,
+    DEVICE,
+    LAYER_SIZES,
+    LOSS,
+    OPTIMIZER_CLASS,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    Constraint,
+    is_int,
+)
 from .losses import Loss, get_loss
+from .modules import ACTIVATIONS
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -52,23 +66,22 @@ def resolve_device(device) -> str:
     """
     if isinstance(device, torch.device):
         device = str(device)
-    if not isinstance(device, str):
+    if not DEVICE.is_satisfied_by(device):
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
         return device
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was asked for, but PyTorch finds no CUDA device on this machine "
-                f"(torch {torch.__version__}). Use device='cpu', or device='auto' to take a GPU only when present."
-            )
-        index = device.partition(":")[2]
-        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-        return device
-    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}")
+    # "cuda" or "cuda:N"
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was asked for, but PyTorch finds no CUDA device on this machine "
+            f"(torch {torch.__version__}). Use device='cpu', or device='auto' to take a GPU only when present."
+        )
+    index = device.partition(":")[2]
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def as_tensor(array: np.ndarray, device) -> torch.Tensor:
@@ -98,24 +111,24 @@ def _torch_threads(n_threads):
 
 COMMON_PARAMETERS = """\
 hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
-        Widths of the hidden layers.
+        Widths of the hidden layers, each at least 1; ``()`` for none.
     activation : {{"relu", "tanh", "logistic", "gelu", "elu", "silu", "softplus"}}, default="relu"
-    dropout : float, default=0.0
+    dropout : float in [0, 1), default=0.0
         Dropout after each hidden layer.
     max_epochs : {epochs_type}, default={max_epochs}{epochs_doc}
-    batch_size : int or "auto", default={batch_size}
+    batch_size : int >= 1, -1 or "auto", default={batch_size}
         Rows per gradient step; -1 for the whole training set. ``"auto"`` takes ``n_rows // 50`` clipped to
         [16, 256]: small data sets get the many small steps they need within an epoch, large ones big batches.
-    lr : float, default={lr}
+    lr : float > 0, default={lr}
         Learning rate.
     optimizer : {{"adam", "adamw", "sgd", "rmsprop", "lbfgs"}} or torch optimizer class, default="adam"
-    weight_decay : float, default={weight_decay}
-        L2 penalty passed to the optimizer.
+    weight_decay : float >= 0, default={weight_decay}
+        L2 penalty passed to the optimizer (``"lbfgs"`` has none: 0 only).
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training rows ({split}), stop after ``n_iter_no_change``
         epochs without a better validation loss and keep the weights of the best epoch. Skipped below
         20 rows.
-    validation_fraction : float, default=0.1
+    validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : {patience_type}, default={n_iter_no_change}
         Epochs without improvement before stopping.{patience_doc}
     warm_start : bool, default=False
@@ -134,13 +147,13 @@ hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
         networks on GPUs with bfloat16 units. (float16 is not offered: without loss scaling its gradients
         underflow, and bfloat16 has float32's range.) Predictions are returned in float32
         or float64 either way.
-    n_threads : int or None, default=None
+    n_threads : int >= 1 or None, default=None
         PyTorch CPU threads during fit and predict; None leaves PyTorch's own setting. Set 1 when several fits
         run side by side on few cores (``GridSearchCV(n_jobs=...)``), where threads would compete.
     random_state : int, RandomState or None, default=None
         Seeds the weights, the batches and the validation split: equal seeds give equal predictions.
-    verbose : int, default=0
-        1 prints a table of epochs, 2 adds a progress bar."""
+    verbose : int >= 0, default=0
+        1 prints a table of epochs (coloured only on a terminal), 2 adds a progress bar."""
 
 
 def fill_common_parameters(split, **defaults):
@@ -149,7 +162,8 @@ def fill_common_parameters(split, **defaults):
     def decorate(cls):
         values = {"hidden_layer_sizes": "(64, 64)", "max_epochs": 200, "lr": 1e-3,
                   "weight_decay": 0.0, "n_iter_no_change": 10, "split": split, "batch_size": '"auto"',
-                  "epochs_type": "int", "epochs_doc": "", "patience_type": "int", "patience_doc": "", **defaults}
+                  "epochs_type": "int >= 1", "epochs_doc": "", "patience_type": "int >= 1", "patience_doc": "",
+                  **defaults}
         cls.__doc__ = cls.__doc__.replace("{common_parameters}", COMMON_PARAMETERS.format(**values))
         return cls
 
@@ -164,9 +178,27 @@ def shared_arguments(arguments: dict) -> dict:
     return {name: arguments[name] for name in names}
 
 
+def names_the_estimator(method):
+    """Decorate a method defined on a private base class so that a call with wrong arguments raises a TypeError
+    naming the user's estimator (``PoissonSpikeRegressor.fit() got an unexpected keyword argument
+    'sample_weight'``) rather than the base class that happens to define the method."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}.{method.__name__}() {exc}") from None
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def keeps_state_on_error(fit):
-    """Decorate ``fit`` so that an exception (bad input, diverged training) or a ``KeyboardInterrupt`` (Ctrl-C)
-    leaves the estimator as it was."""
+    """Decorate ``fit`` so that an exception (bad parameters, bad input, diverged training) or a
+    ``KeyboardInterrupt`` (Ctrl-C) leaves the estimator as it was; a call with wrong arguments names the user's
+    estimator (see :func:`names_the_estimator`)."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
@@ -178,16 +210,42 @@ def keeps_state_on_error(fit):
             self.__dict__.update(state)
             raise
 
-    return wrapper
+    return names_the_estimator(wrapper)
 
 
 class NeuralCostEstimator(BaseEstimator):
     """Base of the estimators: a network trained by skorch on a likelihood chosen by ``loss``.
 
     Subclasses set ``_task`` (the loss task) and ``_validation_split`` (``"random"`` or ``"tail"``), implement
-    ``_build_module(X, y, loss, hidden_layer_sizes)``, and call :meth:`_fit_tensors` from a ``fit`` decorated with
+    ``_build_module(X, y, loss, hidden_layer_sizes)``, extend ``_parameter_constraints`` with their own parameters
+    (``{**NeuralCostEstimator._parameter_constraints, "name": [...]}``), and call :meth:`_begin_fit` first,
+    :meth:`_resolve_loss` before the loss is needed and :meth:`_fit_tensors` last from a ``fit`` decorated with
     :func:`keeps_state_on_error`.
     """
+
+    #: The valid values of every constructor parameter, in scikit-learn's constraint language
+    #: (``sklearn.utils._param_validation``), checked by ``_validate_params()`` at the start of ``fit``: a value
+    #: is valid when it satisfies one constraint of its list. Declared once here for the shared parameters.
+    _parameter_constraints: dict = {
+        "loss": [LOSS],
+        "hidden_layer_sizes": [LAYER_SIZES],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "max_epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT, Constraint("-1 (the whole data)", lambda v: is_int(v) and v == -1), AUTO],
+        "lr": [POSITIVE_REAL],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), OPTIMIZER_CLASS],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [POSITIVE_INT],
+        "warm_start": ["boolean"],
+        "device": [DEVICE],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "n_threads": [POSITIVE_INT, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     _task: str = ""
     _validation_split: str = "random"
@@ -286,32 +344,23 @@ class NeuralCostEstimator(BaseEstimator):
 
     # ----------------------------------------------------------------------------------- validation
 
-    def _check_params(self):
-        check_positive_int(self._setting("max_epochs"), "max_epochs")
-        if self.batch_size != "auto" and not (
-            isinstance(self.batch_size, numbers.Integral) and (self.batch_size >= 1 or self.batch_size == -1)
-        ):
-            raise ValueError(
-                f"batch_size must be a positive integer, -1 (whole data) or 'auto'; got {self.batch_size!r}"
-            )
-        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
-        if not (0.0 < self.validation_fraction < 1.0):
-            raise ValueError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
-        if not (0.0 <= self.dropout < 1.0):
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}; got {self.precision!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}")
+    def _begin_fit(self):
+        """Check every parameter before any data is read or any state changes.
+
+        Each parameter's own range is checked by scikit-learn's ``_validate_params()`` against
+        ``_parameter_constraints``; the rules that tie parameters together and the device (is that GPU there?) are
+        checked here. The loss (its name, which the registry's message lists with a close match, and its
+        parameters) is checked by :meth:`_resolve_loss`, which ``fit`` calls next, or once the data-dependent
+        settings that a loss takes are resolved.
+        """
+        self._validate_params()
+        if self._optimizer() is torch.optim.LBFGS and self.weight_decay:
+            raise ValueError("optimizer='lbfgs' has no weight_decay; use weight_decay=0 or another optimizer")
+        resolve_device(self.device)
+
+    def _hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral):
-            sizes = (sizes,)
-        if any(not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be a tuple of positive integers; got {self.hidden_layer_sizes!r}"
-            )
-        return tuple(int(s) for s in sizes)
+        return (int(sizes),) if isinstance(sizes, numbers.Integral) else tuple(int(s) for s in sizes)
 
     def _validate_X(self, X, reset, **kwargs):
         kwargs.setdefault("dtype", np.float32)
@@ -321,15 +370,7 @@ class NeuralCostEstimator(BaseEstimator):
         return get_loss(self.loss, self._task, estimator=type(self).__name__, **self._loss_defaults())
 
     def _optimizer(self):
-        if isinstance(self.optimizer, str):
-            if self.optimizer not in OPTIMIZERS:
-                raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch optimizer class; "
-                                 f"got {self.optimizer!r}")
-            return OPTIMIZERS[self.optimizer]
-        if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer):
-            return self.optimizer
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch optimizer class; "
-                         f"got {self.optimizer!r}")
+        return OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
 
     # ------------------------------------------------------------------------------------------- fit
 
@@ -338,7 +379,7 @@ class NeuralCostEstimator(BaseEstimator):
 
     def _fit_tensors(self, X: np.ndarray, y: np.ndarray, loss):
         """Train on validated arrays; the fitted state changes only if training succeeds."""
-        hidden = self._check_params()
+        hidden = self._hidden_layer_sizes()
         device = resolve_device(self.device)
         seed = self._seed()
         Xt, yt = as_tensor(X, device), as_tensor(y, device)
@@ -396,8 +437,6 @@ class NeuralCostEstimator(BaseEstimator):
         optimizer = self._optimizer()
         optimizer_kwargs = {}
         if self.weight_decay:
-            if optimizer is torch.optim.LBFGS:
-                raise ValueError("optimizer='lbfgs' has no weight_decay; use weight_decay=0 or another optimizer")
             optimizer_kwargs["optimizer__weight_decay"] = self.weight_decay
         callbacks = []
         use_validation = self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION
@@ -423,6 +462,7 @@ class NeuralCostEstimator(BaseEstimator):
             device=device,
             verbose=self.verbose,
             autocast_dtype=PRECISIONS[self.precision],
+            callbacks__print_log=TerminalPrintLog(),
             **{
                 "iterator_train": BATCHING[self._batching],
                 "iterator_valid": BATCHING[self._batching],
@@ -455,6 +495,26 @@ class NeuralCostEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+class TerminalPrintLog(PrintLog):
+    """skorch's epoch table, coloured only when stdout is a terminal: in a log file, a notebook's captured output or
+    a pipe, ANSI colour codes are noise (``\x1b[32m0.1234\x1b[0m``)."""
+
+    _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not _is_terminal(sys.stdout):
+            text = self._ANSI.sub("", text)
+        return text
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 class _LossCriterion(torch.nn.Module):

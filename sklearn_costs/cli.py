@@ -29,13 +29,13 @@ def _losses(args) -> int:
 def _demo(args) -> int:
     from . import demos
 
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     chosen = args.which or list(demos.DEMOS)
     unknown = [n for n in chosen if n not in demos.DEMOS]
-    if unknown:
+    if unknown:  # refused before anything is written: no empty output folder is left behind
         print(f"unknown demo(s) {unknown}; choose from {list(demos.DEMOS)}", file=sys.stderr)
         return 2
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         print(f"\n=== demo: {name} " + "=" * (60 - len(name)))
         start = time.perf_counter()

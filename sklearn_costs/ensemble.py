@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._distribution import DistributionRegressor, mean_log_density
-from ._validation import check_positive_int
+from ._validation import POSITIVE_INT, Constraint, is_int
 from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
 
@@ -34,9 +34,9 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     estimator : GaussianUncertaintyRegressor or PoissonSpikeRegressor, default=None
         The member, cloned ``n_estimators`` times with different ``random_state``; None means
         ``GaussianUncertaintyRegressor()``. Its parameters are searched as ``estimator__<name>``.
-    n_estimators : int, default=5
+    n_estimators : int >= 1, default=5
     n_jobs : int or None, default=None
-        Members trained in parallel by joblib (set the member's ``n_threads=1`` then).
+        Members trained in parallel by joblib, -1 for every core, not 0 (set the member's ``n_threads=1`` then).
     random_state : int, RandomState or None, default=None
         Draws the members' seeds.
 
@@ -58,6 +58,17 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     (True, 3)
     """
 
+    _parameter_constraints: dict = {
+        "estimator": [
+            Constraint("a GaussianUncertaintyRegressor or a PoissonSpikeRegressor (a regressor that predicts a "
+                       "distribution)", lambda v: isinstance(v, DistributionRegressor)),
+            None,
+        ],
+        "n_estimators": [POSITIVE_INT],
+        "n_jobs": [Constraint("a non-zero int (-1: every core)", lambda v: is_int(v) and v != 0), None],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, estimator=None, n_estimators=5, *, n_jobs=None, random_state=None):
         self.estimator = estimator
         self.n_estimators = n_estimators
@@ -65,14 +76,14 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        """Train every member on ``(X, y)``; the fitted state changes only when all of them trained."""
-        check_positive_int(self.n_estimators, "n_estimators")
+        """Train every member on ``(X, y)``; the fitted state changes only when all of them trained.
+
+        The ensemble's parameters and the member's are checked before any member trains.
+        """
+        self._validate_params()
         base = GaussianUncertaintyRegressor() if self.estimator is None else self.estimator
-        if not isinstance(base, DistributionRegressor):
-            raise TypeError(
-                "estimator must be a GaussianUncertaintyRegressor or a PoissonSpikeRegressor (a regressor that "
-                f"predicts a distribution); got {type(base).__name__}"
-            )
+        base._begin_fit()
+        base._resolve_loss()
         seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_estimators)
         members = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_member)(clone(base).set_params(random_state=int(seed)), X, y) for seed in seeds

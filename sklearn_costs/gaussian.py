@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._distribution import DistributionRegressor, mean_log_density
 from .base import fill_common_parameters, shared_arguments
+from .losses import GaussianLoss
 
 
 @fill_common_parameters(split="drawn at random with ``random_state``", max_epochs=1000, n_iter_no_change=50,
@@ -37,8 +38,9 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         A ``"continuous"`` loss from the registry (``sklearn-costs losses``) or an instance.
     std_link : {"softplus", "exp"}, default="softplus"
         Maps the raw std output to a positive std (losses given by name).
-    min_std : float, default=1e-3
-        Floor of the std, in units of the target's standard deviation (losses given by name).
+    min_std : float > 0, default=1e-3
+        Floor of the std, in units of the target's standard deviation (losses given by name). It must be positive:
+        the floor is what keeps every predicted std above zero.
     {common_parameters}
 
     Attributes
@@ -74,6 +76,12 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
 
     _task = "continuous"
     _target_scaling = True
+    _parameter_constraints: dict = {
+        **DistributionRegressor._parameter_constraints,
+        # the ranges of the loss's own parameters, which these are handed to
+        "std_link": GaussianLoss._parameter_constraints["std_link"],
+        "min_std": GaussianLoss._parameter_constraints["min_std"],
+    }
 
     def __init__(
         self,

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import numbers
 
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._training import IdentityBatchLoader
-from ._validation import check_positive_int
+from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
+from .losses.embedding import TRIPLET_CONSTRAINTS
 from .modules import (
     EmbeddingNetwork,
     ImageAugment,
@@ -104,7 +107,7 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "
                         "people it never saw; random rows when there are fewer than four identities",
                         max_epochs='"auto"', n_iter_no_change='"auto"',
-                        batch_size=128, epochs_type='int or "auto"', patience_type='int or "auto"',
+                        batch_size=128, epochs_type='int >= 1 or "auto"', patience_type='int >= 1 or "auto"',
                         epochs_doc='\n        ``"auto"``: about 3000 gradient steps, 20 to 300 epochs.',
                         patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10.',
                         hidden_layer_sizes="(256, 128)")
@@ -126,10 +129,11 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     ----------
     loss : str, Loss subclass or instance, default="triplet"
         An ``"embedding"`` loss: ``"triplet"``, ``"soft_margin_triplet"``, ``"contrastive"``, or a plugin's.
-    embedding_dim : int, default=64
+    embedding_dim : int >= 1, default=64
         Dimension of each member's embedding; ``transform`` returns ``n_members_ * embedding_dim`` columns.
-    margin : float, default=0.2
-        Margin of the triplet (and contrastive) loss when the loss is given by name.
+    margin : float > 0, default=0.2
+        Margin of the triplet (and contrastive) loss when the loss is given by name. It must be positive: with
+        ``margin <= 0`` the mined triplets cost nothing and nothing is learned.
     miner : {"auto", "semi_hard", "batch_hard", "all"} or callable, default="auto"
         Triplet mining within a batch when the loss is given by name. ``"auto"``: semi-hard.
     normalize : bool, default=True
@@ -146,7 +150,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         The working resolution ``(H, W)``: images are resized to it inside the network (by averaging over areas),
         so ``fit`` and ``transform`` take them as they come. ``"auto"``: the longer side brought down to 24 pixels
         (but the shorter not below 16), small images enlarged to 16 on the shorter side.
-    n_members : "auto" or int, default="auto"
+    n_members : "auto" or int >= 1, default="auto"
         Networks trained side by side as one batched network (grouped convolutions, batched matrix products), each
         with its own start, augmentations and loss; the embedding is their normalised embeddings side by side, so
         squared distances average over the members. ``"auto"``: ``6000 / n_samples``, between 1 and 5.
@@ -154,11 +158,12 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         Random rotations (up to 10 degrees), scalings (up to 10%) and shifts (up to 8% of the size) of each
         training image: with few images per identity, the strongest guard against overfitting. ``"auto"``: on
         for images, off for tables. No flips (a mirrored character can be another one).
-    images_per_identity : int, default=4
-        ``K`` of the P x K batches; ``P = batch_size // K``.
-    cnn_width : "auto" or int, default="auto"
+    images_per_identity : int >= 2, default=4
+        ``K`` of the P x K batches; ``P = batch_size // K``. At least 2: a batch needs two images of one identity
+        for a positive pair.
+    cnn_width : "auto" or int >= 1, default="auto"
         Channels of the CNN's first block, doubled at each further block. ``"auto"``: 16.
-    cnn_blocks : "auto" or int, default="auto"
+    cnn_blocks : "auto" or int >= 1, default="auto"
         Convolution blocks of the CNN, each halving the image size. ``"auto"``: ``floor(log2(s / 4))`` for the
         shorter working side ``s``, at least 1 (2 for 16-31 pixels).
     {common_parameters}
@@ -205,6 +210,23 @@ miner_
     _validation_split = "groups"
     _network_parameters = ("embedding_dim", "normalize", "module", "module_kind", "input_size", "n_members", "augment",
                            "cnn_width", "cnn_blocks")
+    _parameter_constraints: dict = {
+        **NeuralCostEstimator._parameter_constraints,
+        "embedding_dim": [POSITIVE_INT],
+        "margin": TRIPLET_CONSTRAINTS["margin"],
+        "miner": [*TRIPLET_CONSTRAINTS["miner"], AUTO],
+        "normalize": ["boolean"],
+        "module": [StrOptions({"auto", "mlp", "cnn"}), torch.nn.Module],
+        "image_shape": [IMAGE_SHAPE, None],
+        "input_size": [IMAGE_SIZE, AUTO],
+        "n_members": [POSITIVE_INT, AUTO],
+        "augment": ["boolean", AUTO],
+        "images_per_identity": [Interval(numbers.Integral, 2, None, closed="left")],
+        "cnn_width": [POSITIVE_INT, AUTO],
+        "cnn_blocks": [POSITIVE_INT, AUTO],
+        "max_epochs": [POSITIVE_INT, AUTO],
+        "n_iter_no_change": [POSITIVE_INT, AUTO],
+    }
 
     def __init__(
         self,
@@ -339,6 +361,7 @@ miner_
         On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
         was before this call.
         """
+        self._begin_fit()
         Xs = self._validate_images(X, reset=True)
         if y is None:
             raise ValueError("TripletEmbedder requires y to be passed, but the target y is None: fit(X, y) needs the "
@@ -374,17 +397,11 @@ miner_
     def _build_module(self, X, y, loss, hidden):
         if isinstance(self.module, torch.nn.Module):
             return copy.deepcopy(self.module)
-        if self.module not in ("auto", "mlp", "cnn"):
-            raise ValueError(f"module must be 'auto', 'mlp', 'cnn' or a torch.nn.Module; got {self.module!r}")
-        check_positive_int(self.embedding_dim, "embedding_dim")
         members = self.n_members_
-        check_positive_int(members, "n_members")
         images = X.dim() == 4  # (n, C, H, W)
         if self.module_kind_ == "cnn":
             if not images:
                 raise ValueError("module='cnn' needs images: arrays (n, H, W) / (n, C, H, W) or image_shape=")
-            check_positive_int(self.cnn_blocks_, "cnn_blocks")
-            check_positive_int(self.cnn_width_, "cnn_width")
             channels = X.shape[1]
             layers = [ResizeImages(self.input_size_), StandardizeEachImage(), ReplicateImages(members)]
             if self.augment_:
@@ -416,8 +433,13 @@ miner_
             self._n_features_out = int(net.module_(X[:1]).shape[1])
 
     def get_feature_names_out(self, input_features=None):
-        """``embedding0``, ``embedding1``, ... one name per embedding dimension."""
+        """``embedding0``, ``embedding1``, ... one name per embedding dimension.
+
+        ``input_features``, when given, must match what ``fit`` saw (its column names, or one name per input
+        value), as for scikit-learn's transformers; the output names do not depend on it.
+        """
         check_is_fitted(self, "net_")
+        _check_feature_names_in(self, input_features, generate_names=False)
         return np.asarray([f"embedding{i}" for i in range(self._n_features_out)], dtype=object)
 
     def score(self, X, y):

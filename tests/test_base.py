@@ -267,14 +267,15 @@ def test_bfloat16_mixed_precision_trains_close_to_float32(data):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"max_epochs": 0}, "max_epochs must be a positive integer"),
-        ({"batch_size": 0}, r"batch_size must be a positive integer, -1 \(whole data\) or .auto."),
-        ({"lr": -1.0}, "lr must be a positive number"),
-        ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
-        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be a tuple of positive integers"),
-        ({"activation": "swish!"}, "activation must be one of"),
-        ({"optimizer": "adamm"}, "optimizer must be one of"),
-        ({"precision": "fp8"}, r"precision must be one of \['bfloat16', 'float32'\]"),
+        ({"max_epochs": 0}, r"'max_epochs' parameter of PoissonSpikeRegressor must be an int in the range \[1, inf\)"),
+        ({"batch_size": 0}, r"'batch_size' parameter .* must be an int in the range \[1, inf\), -1 \(the whole data\) "
+                            r"or a str among \{'auto'\}"),
+        ({"lr": -1.0}, r"'lr' parameter .* must be a float in the range \(0.0, inf\)"),
+        ({"validation_fraction": 1.0}, r"'validation_fraction' parameter .* must be a float in the range \(0.0, 1.0\)"),
+        ({"hidden_layer_sizes": (8, 0)}, "'hidden_layer_sizes' parameter .* must be a tuple of positive ints"),
+        ({"activation": "swish!"}, "'activation' parameter .* must be a str among .*'relu'"),
+        ({"optimizer": "adamm"}, "'optimizer' parameter .* must be a str among .*'adam'.* or a torch.optim.Optimizer"),
+        ({"precision": "fp8"}, "'precision' parameter .* must be a str among .*'bfloat16'"),
         ({"optimizer": "lbfgs", "weight_decay": 0.1}, "lbfgs' has no weight_decay"),
     ],
 )

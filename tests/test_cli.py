@@ -56,9 +56,11 @@ def test_python_dash_m_runs_the_cli():
     assert "negative_binomial" in result.stdout
 
 
-def test_unknown_demo_is_an_error(capsys):
-    assert main(["demo", "nope", "--output", "unused"]) == 2
+def test_unknown_demo_is_an_error_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert main(["demo", "nope", "--output", str(out)]) == 2
     assert "unknown demo(s) ['nope']" in capsys.readouterr().err
+    assert not out.exists()  # refused before the output folder is made
 
 
 @pytest.mark.slow

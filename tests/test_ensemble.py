@@ -96,8 +96,12 @@ def test_count_members_average_rates_and_score_d2():
 @pytest.mark.parametrize(
     "params, error, message",
     [
-        ({"n_estimators": 0}, ValueError, "n_estimators must be a positive integer"),
-        ({"estimator": StandardScaler()}, TypeError, "estimator must be a GaussianUncertaintyRegressor"),
+        ({"n_estimators": 0}, ValueError, r"'n_estimators' parameter of DeepEnsembleRegressor must be an int in "
+                                          r"the range \[1, inf\)"),
+        ({"estimator": StandardScaler()}, TypeError, "'estimator' parameter of DeepEnsembleRegressor must be a "
+                                                     "GaussianUncertaintyRegressor or a PoissonSpikeRegressor"),
+        ({"estimator": GaussianUncertaintyRegressor(min_std=0.0)}, ValueError,
+         r"'min_std' parameter of GaussianUncertaintyRegressor must be a float in the range \(0.0, inf\)"),
     ],
 )
 def test_bad_parameters(data, params, error, message):

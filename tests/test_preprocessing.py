@@ -136,9 +136,12 @@ def test_lags_as_the_first_step_of_a_pipeline():
     assert np.argmax(np.abs(coef)) == 3 and coef[3] == pytest.approx(2.0, abs=0.3)
 
 
-@pytest.mark.parametrize("params, message", [({"n_lags": 0}, "n_lags must be a positive integer"),
-                                             ({"fill": "pad"}, "fill must be 'edge', 'zero' or 'drop'"),
-                                             ({"basis": "spline"}, "basis must be None or 'raised_cosine'")])
+@pytest.mark.parametrize("params, message",
+                         [({"n_lags": 0}, r"'n_lags' parameter of LagFeatures must be an int in the range \[1, inf\)"),
+                          ({"n_basis": 0}, r"'n_basis' parameter of LagFeatures must be an int in the range \[1, "),
+                          ({"fill": "pad"}, "'fill' parameter of LagFeatures must be a str among .*'drop'"),
+                          ({"basis": "spline"}, "'basis' parameter of LagFeatures must be a str among "
+                                                "{'raised_cosine'} or None")])
 def test_lag_parameters_are_checked(params, message):
     with pytest.raises(ValueError, match=message):
         LagFeatures(**params).fit(np.zeros((3, 1)))

@@ -202,10 +202,11 @@ def test_cnn_standardizes_each_image_and_stacks_cnn_blocks(digits):
     pools = [m for m in model.net_.module_.modules() if isinstance(m, torch.nn.MaxPool2d)]
     assert len(pools) == 2
     np.testing.assert_allclose(model.transform(3 * images[:5] + 10), model.transform(images[:5]), atol=1e-4)
-    with pytest.raises(ValueError, match="cnn_blocks must be a positive integer"):
+    with pytest.raises(ValueError, match=r"'cnn_blocks' parameter of TripletEmbedder must be an int in the range "
+                                         r"\[1, inf\) or a str among \{'auto'\}. Got 0"):
         quick(cnn_blocks=0).fit(images[:300], labels[:300])
     before = model.transform(images[:5])
-    with pytest.raises(ValueError, match=r"cnn_width must be a positive integer; got 2\.5"):
+    with pytest.raises(ValueError, match=r"'cnn_width' parameter of TripletEmbedder must be an int .* Got 2\.5"):
         model.set_params(cnn_width=2.5).fit(images[:300], labels[:300])
     np.testing.assert_array_equal(model.transform(images[:5]), before)  # the failed fit kept the fitted model
 

@@ -50,7 +50,10 @@ given the network's raw outputs. Subclass :class:`DistributionLoss` and declare:
 All tensors are ``torch.Tensor``; every method must be differentiable in ``raw`` / ``params`` and free of NaN for
 finite input. Constructor arguments are the loss's hyper-parameters (``PoissonLoss(link="softplus")``); losses
 follow scikit-learn's parameter convention (``get_params`` / ``set_params``, no logic in ``__init__``) so they can be
-cloned and searched over by ``GridSearchCV``.
+cloned and searched over by ``GridSearchCV``. Their valid values are declared in a class attribute
+``_parameter_constraints`` in scikit-learn's constraint language (``sklearn.utils._param_validation``), e.g.
+``{"rate_link": [StrOptions({"log", "softplus"})]}``; an estimator checks them when it takes the loss, so a bad value
+fails before training with an error naming the parameter. Parameters without an entry are not checked.
 
 **Embedding losses** (task ``"embedding"``) take a batch of embeddings ``(n, m)`` and integer identity labels
 ``(n,)`` and return a scalar: subclass :class:`EmbeddingLoss` and implement ``forward(embeddings, labels)``.
@@ -68,15 +71,21 @@ classes can also be passed to an estimator directly, ``loss=MyPoissonLoss()``, w
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 TASKS = ("counts", "continuous", "embedding")
 
 # The largest raw value handed to exp(): exp(60) ~ 1e26 is finite in float32, exp(89) is not.
 MAX_LOG = 60.0
+
+#: Constraints shared by several losses (and by the estimator parameters handed to them).
+POSITIVE_LINKS = StrOptions({"softplus", "exp"})
+POSITIVE_FLOAT = Interval(numbers.Real, 0, None, closed="neither")
 
 
 class Loss(BaseEstimator):
@@ -84,6 +93,17 @@ class Loss(BaseEstimator):
 
     name: str = ""
     task: str = ""
+    #: ``{parameter: [constraint, ...]}`` as in scikit-learn estimators; a value is valid when it satisfies one.
+    _parameter_constraints: dict = {}
+
+    def _validate_params(self):
+        """Raise ``InvalidParameterError`` (a ``ValueError``) naming the first parameter outside its constraints.
+
+        scikit-learn's own check, run by :func:`~sklearn_costs.losses.get_loss` whenever an estimator takes a loss.
+        """
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
+        )
 
     def __repr__(self, N_CHAR_MAX=200):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())

@@ -10,11 +10,13 @@ Every ``nll`` includes ``log sqrt(2 pi)`` (or the family's constant) so that it 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from scipy import stats
+from sklearn.utils._param_validation import Interval
 
-from .base import LOG_SQRT_2PI, ContinuousLoss, inverse_positive, positive
+from .base import LOG_SQRT_2PI, POSITIVE_FLOAT, POSITIVE_LINKS, ContinuousLoss, inverse_positive, positive
 from .registry import register_loss
 
 
@@ -27,6 +29,7 @@ class _LocationScaleLoss(ContinuousLoss):
     """Shared link of the location-scale families: mean as is, spread through ``std_link`` plus ``min_std``."""
 
     scale_name = "std"
+    _parameter_constraints: dict = {"std_link": [POSITIVE_LINKS], "min_std": [POSITIVE_FLOAT]}
 
     def __init__(self, std_link="softplus", min_std=1e-4):
         self.std_link = std_link
@@ -55,7 +58,7 @@ class GaussianLoss(_LocationScaleLoss):
     ----------
     std_link : {"softplus", "exp"}, default="softplus"
         Maps the raw output to sigma. ``softplus`` grows linearly, so a large raw output does not overflow.
-    min_std : float, default=1e-4
+    min_std : float > 0, default=1e-4
         Floor added to sigma (in standardized target units).
 
     Examples
@@ -130,7 +133,7 @@ class StudentTLoss(_LocationScaleLoss):
     ----------
     std_link : {"softplus", "exp"}, default="softplus"
         Maps the raw output to the scale.
-    min_std : float, default=1e-4
+    min_std : float > 0, default=1e-4
         Floor added to the scale.
 
     Examples
@@ -188,10 +191,10 @@ class BetaNLLLoss(GaussianLoss):
 
     Parameters
     ----------
-    beta : float, default=0.5
+    beta : float in [0, 1], default=0.5
         The exponent; the paper recommends 0.5.
     std_link : {"softplus", "exp"}, default="softplus"
-    min_std : float, default=1e-4
+    min_std : float > 0, default=1e-4
 
     Examples
     --------
@@ -205,6 +208,10 @@ class BetaNLLLoss(GaussianLoss):
     """
 
     name = "beta_nll"
+    _parameter_constraints: dict = {
+        **GaussianLoss._parameter_constraints,
+        "beta": [Interval(numbers.Real, 0, 1, closed="both")],
+    }
 
     def __init__(self, beta=0.5, std_link="softplus", min_std=1e-4):
         self.beta = beta
@@ -224,7 +231,7 @@ class SquaredErrorLoss(GaussianLoss):
 
     Parameters
     ----------
-    min_std : float, default=1e-4
+    min_std : float > 0, default=1e-4
         Floor of the constant std.
 
     Examples
@@ -240,6 +247,7 @@ class SquaredErrorLoss(GaussianLoss):
 
     name = "mse"
     shared_parameters = ("std",)
+    _parameter_constraints: dict = {"min_std": [POSITIVE_FLOAT]}
 
     def __init__(self, min_std=1e-4):
         self.min_std = min_std

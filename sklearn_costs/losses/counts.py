@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import StrOptions
 
 from .base import MAX_LOG, CountLoss, inverse_positive, positive
 from .registry import register_loss
+
+#: The constraints of the losses whose only parameter is the rate link.
+_RATE_LINK = {"rate_link": [StrOptions({"log", "softplus"})]}
 
 
 def _log_rate(raw, rate_link):
@@ -52,6 +56,7 @@ class PoissonLoss(CountLoss):
     """
 
     name = "poisson"
+    _parameter_constraints: dict = _RATE_LINK
     parameter_names = ("rate",)
 
     def __init__(self, rate_link="log"):
@@ -102,6 +107,7 @@ class NegativeBinomialLoss(CountLoss):
     """
 
     name = "negative_binomial"
+    _parameter_constraints: dict = _RATE_LINK
     parameter_names = ("rate", "dispersion")
     shared_parameters = ("dispersion",)
 
@@ -166,6 +172,7 @@ class ZeroInflatedPoissonLoss(CountLoss):
     """
 
     name = "zero_inflated_poisson"
+    _parameter_constraints: dict = _RATE_LINK
     parameter_names = ("rate", "zero_probability")
 
     def __init__(self, rate_link="log"):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import StrOptions
 
-from .base import EmbeddingLoss
+from .base import POSITIVE_FLOAT, EmbeddingLoss
 from .registry import register_loss
 
 # ----------------------------------------------------------------------------------------------------- distances
@@ -132,6 +133,14 @@ class BatchHardMiner:
 
 MINERS = {m.name: m for m in (AllTripletsMiner, SemiHardMiner, BatchHardMiner)}
 
+#: The constraints of the triplet losses' parameters. The margin must be positive: with ``margin <= 0`` a mined
+#: semi-hard triplet (``d(a, n) > d(a, p)``) already has zero loss and nothing is learned.
+TRIPLET_CONSTRAINTS = {
+    "margin": [POSITIVE_FLOAT],
+    "miner": [StrOptions(set(MINERS)), callable],
+    "distance": [StrOptions(set(DISTANCES))],
+}
+
 
 def get_miner(miner):
     """A miner instance from its name (``"all"``, ``"semi_hard"``, ``"batch_hard"``) or a callable."""
@@ -151,6 +160,7 @@ class _TripletBase(EmbeddingLoss):
     """Distance, then miner, then ``triplet_loss(d(a, p) - d(a, n))`` averaged over the mined triplets."""
 
     margin = 0.0
+    _parameter_constraints: dict = TRIPLET_CONSTRAINTS
 
     def forward(self, embeddings, labels):
         dist = _distance(self.distance)(embeddings)
@@ -167,9 +177,10 @@ class TripletLoss(_TripletBase):
 
     Parameters
     ----------
-    margin : float, default=0.2
+    margin : float > 0, default=0.2
         The gap ``alpha`` wanted between positive and negative distances (FaceNet: 0.2 on L2-normalised
-        embeddings).
+        embeddings). A margin of 0 or less gives the semi-hard triplets, whose negative is already farther than
+        the positive, no loss at all.
     miner : {"semi_hard", "batch_hard", "all"} or callable, default="semi_hard"
         How triplets are chosen from a batch.
     distance : {"squared_euclidean", "euclidean"}, default="squared_euclidean"
@@ -229,8 +240,9 @@ class ContrastiveLoss(EmbeddingLoss):
 
     Parameters
     ----------
-    margin : float, default=1.0
-        Pairs of different identities farther apart than this cost nothing.
+    margin : float > 0, default=1.0
+        Pairs of different identities farther apart than this cost nothing (with 0 or less, all of them: the
+        loss would only pull identities together).
 
     Examples
     --------
@@ -242,6 +254,7 @@ class ContrastiveLoss(EmbeddingLoss):
     """
 
     name = "contrastive"
+    _parameter_constraints: dict = {"margin": [POSITIVE_FLOAT]}
 
     def __init__(self, margin=1.0):
         self.margin = margin

@@ -158,8 +158,9 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
     Raises
     ------
     ValueError
-        Unknown name (the message lists the names available for ``task`` and a close match), or a loss that
-        serves another task.
+        Unknown name (the message lists the names available for ``task`` and a close match), a loss that
+        serves another task, or a loss parameter outside the loss's ``_parameter_constraints``
+        (``InvalidParameterError``, a ``ValueError``).
     LossPluginError
         The name belongs to a plugin that failed to load.
 
@@ -190,7 +191,9 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown {task!r} loss {loss!r}.{hint} Available {task!r} losses: {', '.join(names)}.")
         cls = registry[key].cls
-        return cls(**_accepted(cls, defaults))
+        instance = cls(**_accepted(cls, defaults))
+        instance._validate_params()
+        return instance
     if inspect.isclass(loss) and issubclass(loss, Loss):
         instance = loss(**_accepted(loss, defaults))
     elif isinstance(loss, Loss):
@@ -201,6 +204,7 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
         )
     if instance.task != task:
         raise ValueError(_wrong_task_message(instance.name or type(instance).__name__, instance.task, task, estimator))
+    instance._validate_params()
     return instance
 
 

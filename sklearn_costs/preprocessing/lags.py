@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .._validation import check_positive_int
+from .._validation import POSITIVE_INT
 
 
 def raised_cosine_basis(n_lags, n_basis, log_scale=True):
@@ -42,12 +43,12 @@ class LagFeatures(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_lags : int, default=1
+    n_lags : int >= 1, default=1
         How many previous bins to add (1 gives the "current and previous bin" inputs).
     basis : {None, "raised_cosine"}, default=None
         None adds one column per covariate and lag; ``"raised_cosine"`` projects the ``n_lags`` previous values on
         ``n_basis`` smooth log-spaced bumps, fewer columns for long histories.
-    n_basis : int, default=4
+    n_basis : int >= 1, default=4
         Number of raised-cosine bumps.
     fill : {"edge", "zero", "drop"}, default="edge"
     include_current : bool, default=True
@@ -70,6 +71,14 @@ class LagFeatures(TransformerMixin, BaseEstimator):
     2    3.0         2.0
     """
 
+    _parameter_constraints: dict = {
+        "n_lags": [POSITIVE_INT],
+        "basis": [StrOptions({"raised_cosine"}), None],
+        "n_basis": [POSITIVE_INT],
+        "fill": [StrOptions({"edge", "zero", "drop"})],
+        "include_current": ["boolean"],
+    }
+
     def __init__(self, n_lags=1, basis=None, n_basis=4, fill="edge", include_current=True):
         self.n_lags = n_lags
         self.basis = basis
@@ -77,15 +86,8 @@ class LagFeatures(TransformerMixin, BaseEstimator):
         self.fill = fill
         self.include_current = include_current
 
-    def _check(self):
-        check_positive_int(self.n_lags, "n_lags")
-        if self.fill not in ("edge", "zero", "drop"):
-            raise ValueError(f"fill must be 'edge', 'zero' or 'drop'; got {self.fill!r}")
-        if self.basis not in (None, "raised_cosine"):
-            raise ValueError(f"basis must be None or 'raised_cosine'; got {self.basis!r}")
-
     def fit(self, X, y=None):
-        self._check()
+        self._validate_params()
         validate_data(self, X, reset=True, dtype=np.float64)
         return self
 
@@ -106,11 +108,7 @@ class LagFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "n_features_in_")
-        names = getattr(self, "feature_names_in_", None)
-        if input_features is not None:
-            names = np.asarray(input_features, dtype=object)
-        if names is None:
-            names = np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        names = _check_feature_names_in(self, input_features)
         suffix = "lag" if self.basis is None else "hist"
         n = self.n_lags if self.basis is None else self.n_basis
         out = list(names) if self.include_current else []
