@@ -1,8 +1,11 @@
 import importlib.metadata
 import warnings
 
+import numpy as np
 import pytest
+import torch
 
+from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor
 from sklearn_costs import losses as L
 from sklearn_costs.losses import registry
 
@@ -155,3 +158,113 @@ def test_installed_example_plugin_is_registered():
         info = next(i for i in L.available_losses("counts") if i.name == "geometric")
     assert info.source == "sklearn-costs-example-plugin"
     assert type(L.get_loss("geometric", "counts")).__name__ == "GeometricLoss"
+
+
+# ------------------------------------------------------------------------------------------ the loss contract
+
+def _distribution_loss_subclass(task):
+    """A loss written against the old wording of the contract ("subclass DistributionLoss"): it fits, but the
+    continuous one has no scipy distribution and the counts one no count check."""
+
+    class Direct(L.DistributionLoss):
+        name = f"direct_{task}"
+        parameter_names = ("mean", "std")
+
+        def link(self, raw):
+            return {"mean": raw[..., 0], "std": L.positive(raw[..., 1], "softplus", 1e-3)}
+
+        def nll(self, params, y):
+            return torch.log(params["std"]) + 0.5 * ((y - params["mean"]) / params["std"]) ** 2
+
+        def mean(self, params):
+            return params["mean"]
+
+        def std(self, params):
+            return params["std"]
+
+    Direct.task = task
+    return Direct
+
+
+@pytest.mark.parametrize("task, base, provides", [
+    ("continuous", "ContinuousLoss", "gives sampling, intervals and the CDF from scipy_distribution"),
+    ("counts", "CountLoss", "checks that y holds non-negative integer counts"),
+])
+def test_register_refuses_a_distribution_loss_that_skips_its_task_base_class(task, base, provides):
+    with pytest.raises(TypeError, match=rf"does not follow the loss contract: a '{task}' loss must subclass "
+                                        rf"sklearn_costs.losses.{base} \(which {provides}"):
+        L.register_loss(_distribution_loss_subclass(task))
+    assert f"direct_{task}" not in names(task)
+
+
+def test_register_names_every_method_a_loss_leaves_unimplemented():
+    class HalfDone(L.ContinuousLoss):
+        name = "half_done"
+
+        def link(self, raw):
+            return {"mean": raw[..., 0], "std": L.positive(raw[..., 1], "softplus")}
+
+    with pytest.raises(TypeError, match="it does not implement nll; it does not implement mean; it does not "
+                                        r"implement scipy_distribution; it does not implement std \(or set "
+                                        r"has_std = False\)"):
+        L.register_loss(HalfDone)
+    HalfDone.has_std = False
+    with pytest.raises(TypeError) as err:
+        L.register_loss(HalfDone)
+    assert "std" not in str(err.value)
+
+
+@pytest.mark.parametrize("estimator, task", [(GaussianUncertaintyRegressor, "continuous"),
+                                             (PoissonSpikeRegressor, "counts")])
+def test_an_unregistered_loss_is_checked_against_the_contract_before_training(estimator, task, monkeypatch):
+    def training_started(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("sklearn_costs.base.NeuralCostEstimator._fit_tensors", training_started)
+    X, y = np.zeros((30, 2)), np.ones(30)
+    for loss in (_distribution_loss_subclass(task), _distribution_loss_subclass(task)()):
+        with pytest.raises(TypeError, match=r"loss=Direct does not follow the loss contract"):
+            estimator(loss=loss, max_epochs=1).fit(X, y)
+
+
+def test_entry_point_that_breaks_the_contract_is_reported_as_broken(fake_distribution):
+    source = ("from sklearn_costs.losses import ContinuousLoss\n\n"
+              "class Sketch(ContinuousLoss):\n    name = 'sketch'\n")
+    fake_distribution("fake-sketch", "fakeplugin_sketch", source, {"sketch": "fakeplugin_sketch:Sketch"})
+    with pytest.warns(L.LossPluginWarning, match="'sketch'.*does not follow the loss contract: it does not implement "
+                                                 "link"):
+        available = names("continuous")
+    assert "sketch" not in available and "gaussian" in available
+    with pytest.raises(L.LossPluginError):
+        L.get_loss("sketch", "continuous")
+
+
+@needs_example_plugin
+def test_example_continuous_plugin_serves_every_prediction_of_the_regressor():
+    """The example package's LogisticLoss, written from the contract page alone: mean and std, intervals, CDF,
+    calibration metrics, likelihood and samples all work through it and agree with scipy's logistic."""
+    from scipy import stats
+
+    from sklearn_costs.datasets import make_heteroscedastic_regression
+    from sklearn_costs.metrics import neg_calibration_error_scorer, uncertainty_report
+
+    L.refresh()
+    data = make_heteroscedastic_regression(600, random_state=0)
+    X, y = data.X.to_numpy(), data.y
+    model = GaussianUncertaintyRegressor(loss="logistic", max_epochs=60, random_state=0).fit(X[:400], y[:400])
+    assert type(model.loss_).__name__ == "LogisticLoss"
+    params = model.predict_distribution(X[400:])
+    mean, std = model.predict(X[400:], return_std=True)
+    np.testing.assert_allclose(mean, params["mean"], rtol=1e-6)
+    np.testing.assert_allclose(std, params["scale"] * np.pi / np.sqrt(3), rtol=1e-5)
+    dist = stats.logistic(params["mean"], params["scale"])
+    lower, upper = model.predict_interval(X[400:], coverage=0.8)
+    np.testing.assert_allclose(lower, dist.ppf(0.1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(upper, dist.ppf(0.9), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict_cdf(X[400:], y[400:]), dist.cdf(y[400:]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.log_likelihood(X[400:], y[400:]), dist.logpdf(y[400:]), rtol=1e-4, atol=1e-5)
+    assert 0.65 < np.mean((y[400:] >= lower) & (y[400:] <= upper)) < 0.95  # the 80% interval is roughly right
+    assert model.sample(X[400:], n_samples=3, random_state=0).shape == (3, 200)
+    report = uncertainty_report(model, X[400:], y[400:])
+    assert np.isfinite(list(report.values())).all() and report["calibration_error"] < 0.15  # gaussian: 0.08
+    assert neg_calibration_error_scorer(model, X[400:], y[400:]) == -report["calibration_error"]

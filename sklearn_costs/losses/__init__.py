@@ -8,6 +8,10 @@ from .base import (
     EmbeddingLoss,
     Loss,
     check_counts,
+    contract_violations,
+    inverse_positive,
+    positive,
+    safe_exp,
 )
 from .registry import (
     ENTRY_POINT_GROUP,
@@ -46,6 +50,10 @@ __all__ = [
     "refresh",
     "register_loss",
     "check_counts",
+    "contract_violations",
+    "positive",
+    "inverse_positive",
+    "safe_exp",
     "PoissonLoss",
     "NegativeBinomialLoss",
     "ZeroInflatedPoissonLoss",

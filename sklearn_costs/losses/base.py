@@ -5,7 +5,10 @@ A plugin author reads only this page.
 Two kinds of loss exist.
 
 **Distribution losses** (tasks ``"counts"`` and ``"continuous"``) describe a parametric distribution of each target
-given the network's raw outputs. Subclass :class:`DistributionLoss` and declare:
+given the network's raw outputs. Subclass :class:`CountLoss` for counts (it sets ``task = "counts"`` and checks
+that ``y`` holds non-negative integers) or :class:`ContinuousLoss` for real targets (it sets
+``task = "continuous"`` and derives sampling, intervals and the CDF from ``scipy_distribution``); both are
+:class:`DistributionLoss` subclasses. Declare:
 
 ``name``
     The registry name (``"poisson"``). Lower case, unique within a task.
@@ -27,11 +30,12 @@ given the network's raw outputs. Subclass :class:`DistributionLoss` and declare:
     ``log sqrt(2 pi)``), so that values are comparable across losses and equal ``-scipy.stats.<dist>.logpmf/logpdf``.
 ``mean(params)``
     The point prediction: the distribution's mean.
-``std(params)`` / ``std(params)``
+``std(params)``
     The predictive standard deviation. A loss whose distribution has no std sets ``has_std = False``; the
     estimators then refuse ``return_std`` with a clear error.
 ``sample(params, rng)``
     Draws from the distribution. Here ``params`` holds NumPy arrays and ``rng`` is a ``numpy.random.Generator``.
+    Required for counts (``PoissonSpikeRegressor.sample``); a continuous loss gets it from ``scipy_distribution``.
 ``log_prob(params, y)``
     ``-nll(params, y)`` (provided).
 ``check_target(y)``
@@ -46,6 +50,25 @@ given the network's raw outputs. Subclass :class:`DistributionLoss` and declare:
 ``fit_shared(params, y)``
     Optional: closed-form values of shared parameters, computed on the training data after training
     (the constant std of a least-squares baseline), as ``{name: raw tensor (n_targets,)}``.
+
+A **continuous** loss also declares:
+
+``scipy_distribution(params)``
+    The predictive distribution as a frozen ``scipy.stats`` distribution of NumPy parameters (arrays of the
+    targets' shape), e.g. ``stats.logistic(params["mean"], params["scale"])``. ``predict_interval`` takes its
+    ``ppf``, ``predict_cdf`` (calibration) its ``cdf``, ``sample`` its ``rvs``.
+``scale_parameters``
+    The parameters that are in the target's units besides ``"mean"`` (default ``("std",)``). The regressor trains
+    on standardised targets; :meth:`ContinuousLoss.rescale` maps the parameters back to the original units by
+    ``mean * scale + loc`` and ``p * scale`` for each of these. A loss whose parameters transform otherwise
+    overrides ``rescale(params, loc, scale)``.
+
+So a continuous loss's ``link`` returns at least ``"mean"`` and its ``scale_parameters``.
+
+**Helpers** for writing ``link`` and ``init_raw``: :func:`positive` (a strictly positive parameter from a raw
+output by ``softplus`` or ``exp``, with an optional floor), :func:`inverse_positive` (its inverse, for
+``init_raw``), :func:`safe_exp` (``exp`` clamped at ``MAX_LOG`` so that it stays finite in float32),
+:func:`check_counts` (the count check of :class:`CountLoss`) and ``LOG_SQRT_2PI``.
 
 All tensors are ``torch.Tensor``; every method must be differentiable in ``raw`` / ``params`` and free of NaN for
 finite input. Constructor arguments are the loss's hyper-parameters (``PoissonLoss(link="softplus")``); losses
@@ -65,7 +88,10 @@ group ``sklearn_costs.losses`` in its ``pyproject.toml``::
     my_poisson = "my_package.losses:MyPoissonLoss"
 
 The entry point's name is the loss's registry name; it must point to a subclass of :class:`Loss`. Instances or
-classes can also be passed to an estimator directly, ``loss=MyPoissonLoss()``, without registering.
+classes can also be passed to an estimator directly, ``loss=MyPoissonLoss()``, without registering. Either way the
+class is checked against this contract (:func:`contract_violations`): one that does not subclass its task's base
+class, or leaves a required method unimplemented, is refused with a ``TypeError`` naming what it lacks (a plugin
+so refused is reported by a ``LossPluginWarning`` and never hides the other losses).
 """
 
 from __future__ import annotations
@@ -214,6 +240,46 @@ class EmbeddingLoss(Loss):
         return self.forward(embeddings, labels)
 
 
+#: Per task: the base class its losses subclass (and what that base provides), and the methods each loss must
+#: implement itself. ``std`` is required too unless the loss sets ``has_std = False``.
+CONTRACT = {
+    "counts": (CountLoss, "checks that y holds non-negative integer counts", ("link", "nll", "mean")),
+    "continuous": (ContinuousLoss, "gives sampling, intervals and the CDF from scipy_distribution, and rescale",
+                   ("link", "nll", "mean", "scipy_distribution")),
+    "embedding": (EmbeddingLoss, "is called with a batch of embeddings and their labels", ("forward",)),
+}
+
+
+def contract_violations(cls) -> list[str]:
+    """What the loss class ``cls`` lacks to serve its ``task``, one phrase each; empty when it follows the
+    contract. The registry refuses a class with any (see :func:`~sklearn_costs.losses.register_loss`).
+
+    Examples
+    --------
+    >>> class HalfDone(ContinuousLoss):
+    ...     name = "half_done"
+    ...     def link(self, raw):
+    ...         return {"mean": raw[..., 0]}
+    >>> contract_violations(HalfDone)
+    ['it does not implement nll', 'it does not implement mean', 'it does not implement scipy_distribution', \
+'it does not implement std (or set has_std = False)']
+    """
+    if cls.task not in CONTRACT:
+        return [f"its task {cls.task!r} is not one of {TASKS}"]
+    base, provides, methods = CONTRACT[cls.task]
+    problems = []
+    if not issubclass(cls, base):
+        problems.append(f"a {cls.task!r} loss must subclass sklearn_costs.losses.{base.__name__} (which {provides})")
+    if base is not EmbeddingLoss and cls.has_std:
+        methods = (*methods, "std")
+    unimplemented = {name: [getattr(c, name) for c in (DistributionLoss, ContinuousLoss, EmbeddingLoss)
+                            if name in vars(c)] for name in methods}
+    for name, placeholders in unimplemented.items():
+        if not callable(getattr(cls, name, None)) or getattr(cls, name) in placeholders:
+            problems.append(f"it does not implement {name}" + (" (or set has_std = False)" if name == "std" else ""))
+    return problems
+
+
 def check_counts(y) -> None:
     """Raise ``ValueError`` naming the first entry of ``y`` that is not a non-negative integer count.
 
@@ -249,11 +315,26 @@ def check_counts(y) -> None:
 
 
 def safe_exp(x: torch.Tensor) -> torch.Tensor:
+    """``exp(x)`` with ``x`` clamped at ``MAX_LOG`` (60), so that it stays finite in float32 (``exp(89)`` is not).
+
+    Examples
+    --------
+    >>> import torch
+    >>> bool(torch.isfinite(safe_exp(torch.tensor([100.0]))).all())
+    True
+    """
     return torch.exp(torch.clamp(x, max=MAX_LOG))
 
 
 def positive(raw: torch.Tensor, link: str, floor: float = 0.0) -> torch.Tensor:
-    """A strictly positive parameter from a raw output by ``softplus`` or ``exp``, plus ``floor``."""
+    """A strictly positive parameter from a raw output by ``softplus`` or ``exp``, plus ``floor``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> positive(torch.tensor([-200.0, 0.0]), "softplus", floor=1e-3)
+    tensor([0.0010, 0.6941])
+    """
     if link == "softplus":
         value = torch.nn.functional.softplus(raw)
     elif link in ("exp", "log"):
@@ -265,7 +346,15 @@ def positive(raw: torch.Tensor, link: str, floor: float = 0.0) -> torch.Tensor:
 
 
 def inverse_positive(value: torch.Tensor, link: str) -> torch.Tensor:
-    """The raw output that :func:`positive` maps to ``value`` (without floor)."""
+    """The raw output that :func:`positive` maps to ``value`` (without floor): for a loss's ``init_raw``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> raw = inverse_positive(torch.tensor([0.5, 2.0]), "softplus")
+    >>> positive(raw, "softplus")
+    tensor([0.5000, 2.0000])
+    """
     value = value.clamp_min(1e-6)
     if link == "softplus":
         return value + torch.log(-torch.expm1(-value))

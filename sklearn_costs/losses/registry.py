@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 
 from sklearn.base import clone
 
-from .base import TASKS, Loss
+from .base import TASKS, Loss, contract_violations
 
 ENTRY_POINT_GROUP = "sklearn_costs.losses"
 BUILTIN_SOURCE = "sklearn-costs"
@@ -70,10 +70,17 @@ def register_loss(cls: type[Loss]) -> type[Loss]:
 
 
 def _check_loss_class(cls, origin):
+    """Raise ``TypeError`` naming everything ``cls`` lacks to follow the loss contract (:mod:`.base`)."""
     if not (inspect.isclass(cls) and issubclass(cls, Loss)):
         raise TypeError(f"{origin} must be a subclass of sklearn_costs.losses.Loss; got {cls!r}")
     if cls.task not in TASKS:
         raise TypeError(f"{origin} declares task {cls.task!r}; it must be one of {TASKS}")
+    problems = contract_violations(cls)
+    if problems:
+        raise TypeError(
+            f"{origin} does not follow the loss contract: {'; '.join(problems)}. The contract is the docstring of "
+            "sklearn_costs.losses.base (the 'Writing and publishing a loss plugin' page of the documentation)."
+        )
 
 
 def _discover() -> dict[tuple[str, str], LossInfo]:
@@ -161,6 +168,9 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
         Unknown name (the message lists the names available for ``task`` and a close match), a loss that
         serves another task, or a loss parameter outside the loss's ``_parameter_constraints``
         (``InvalidParameterError``, a ``ValueError``).
+    TypeError
+        ``loss`` is neither a name nor a loss, or its class does not follow the loss contract (the message names
+        what it lacks).
     LossPluginError
         The name belongs to a plugin that failed to load.
 
@@ -195,15 +205,17 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
         instance._validate_params()
         return instance
     if inspect.isclass(loss) and issubclass(loss, Loss):
-        instance = loss(**_accepted(loss, defaults))
+        cls = loss
     elif isinstance(loss, Loss):
-        instance = clone(loss)
+        cls = type(loss)
     else:
         raise TypeError(
             f"loss must be a registered name, a sklearn_costs.losses.Loss subclass or instance; got {loss!r}"
         )
-    if instance.task != task:
-        raise ValueError(_wrong_task_message(instance.name or type(instance).__name__, instance.task, task, estimator))
+    if cls.task != task:
+        raise ValueError(_wrong_task_message(cls.name or cls.__name__, cls.task, task, estimator))
+    _check_loss_class(cls, origin=f"loss={cls.__name__}")
+    instance = loss(**_accepted(loss, defaults)) if cls is loss else clone(loss)
     instance._validate_params()
     return instance
 

@@ -1,9 +1,13 @@
-"""An example loss plugin: the geometric distribution of counts (a negative binomial with dispersion 1)."""
+"""An example loss plugin, written from the contract page alone: the geometric distribution of counts (a negative
+binomial with dispersion 1) and the logistic distribution of real targets."""
+
+import math
 
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
-from sklearn_costs.losses import CountLoss
+from sklearn_costs.losses import ContinuousLoss, CountLoss, inverse_positive, positive
 
 
 class GeometricLoss(CountLoss):
@@ -37,3 +41,38 @@ class GeometricLoss(CountLoss):
 
     def init_raw(self, y):
         return torch.log(y.mean(0).clamp_min(1e-4))[:, None]
+
+
+class LogisticLoss(ContinuousLoss):
+    """Logistic noise ``p(y) = exp(-z) / (s (1 + exp(-z))**2)``, ``z = (y - mu) / s``: Gaussian-like, heavier tails.
+
+    Equals ``scipy.stats.logistic(mu, s)``; its std is ``s * pi / sqrt(3)``.
+    """
+
+    name = "logistic"
+    parameter_names = ("mean", "scale")
+    scale_parameters = ("scale",)
+
+    def __init__(self, min_scale=1e-4):
+        self.min_scale = min_scale
+
+    def link(self, raw):
+        return {"mean": raw[..., 0], "scale": positive(raw[..., 1], "softplus", self.min_scale)}
+
+    def nll(self, params, y):
+        s = params["scale"]
+        z = (y - params["mean"]) / s
+        return z + 2.0 * F.softplus(-z) + torch.log(s)
+
+    def mean(self, params):
+        return params["mean"]
+
+    def std(self, params):
+        return params["scale"] * (math.pi / math.sqrt(3.0))
+
+    def scipy_distribution(self, params):
+        return stats.logistic(params["mean"], params["scale"])
+
+    def init_raw(self, y):
+        scale = (y.std(0) * math.sqrt(3.0) / math.pi).clamp_min(1e-3)
+        return torch.stack([y.mean(0), inverse_positive(scale, "softplus")], dim=-1)
