@@ -134,8 +134,18 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         return a[:, 0] if self._y_is_1d else a
 
     @names_the_estimator
-    def predict(self, X):
-        """The predicted mean of each target, shape ``(n_samples,)`` or ``(n_samples, n_targets)`` as ``y``."""
+    def predict(self, X, return_std=False):
+        """The predicted mean of each target, and with ``return_std=True`` also the predicted std, as sklearn's
+        ``GaussianProcessRegressor.predict(X, return_std=True)`` and ``BayesianRidge`` return them.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,) or (n_samples, n_targets), as ``y``
+        std : ndarray of the same shape, only with ``return_std=True``: the std of the fitted distribution (for
+            counts, e.g. ``sqrt(rate)`` for the Poisson loss, ``sqrt(mu + mu**2 / r)`` for the negative binomial)
+        """
+        if return_std:
+            return self._mean_and_std(X)
         params = self._validated_params(X)
         return self._shape(self.loss_.mean(params))
 

@@ -7,6 +7,7 @@ from joblib import Parallel, delayed
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._distribution import DistributionRegressor, mean_log_density
@@ -118,18 +119,22 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         log_p = np.array([m.log_likelihood(X, y) for m in self._members()])
         return logsumexp(log_p, axis=0) - np.log(len(log_p))
 
+    def _members_are_continuous(self):
+        member = self.estimators_[0] if hasattr(self, "estimators_") else self.estimator
+        return member is None or hasattr(member, "predict_cdf")  # None: GaussianUncertaintyRegressor()
+
+    @available_if(_members_are_continuous)
     def predict_cdf(self, X, y):
         """The mixture's CDF at the observed ``y``: the mean of the members' CDFs."""
         return np.mean([m.predict_cdf(X, y) for m in self._members()], axis=0)
 
+    @available_if(_members_are_continuous)
     def predict_interval(self, X, coverage=0.9):
         """Central interval of the mixture holding ``coverage`` of its probability (mixture quantiles found by
         bisection between the members' own quantiles)."""
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be in (0, 1); got {coverage!r}")
         members = self._members()
-        if not hasattr(members[0], "_scipy"):
-            raise AttributeError(f"predict_interval needs continuous members; these are {type(members[0]).__name__}")
         dists = [m._scipy(X) for m in members]
         shape = members[0]._shape
 

@@ -114,17 +114,6 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     def _loss_defaults(self):
         return {"std_link": self.std_link, "min_std": self.min_std}
 
-    def predict(self, X, return_std=False):
-        """The predicted mean, and with ``return_std=True`` also the predicted std, as sklearn's
-        ``GaussianProcessRegressor.predict(X, return_std=True)`` and ``BayesianRidge`` return them.
-
-        Returns
-        -------
-        mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        std : ndarray of the same shape, only with ``return_std=True``
-        """
-        return self._mean_and_std(X) if return_std else super().predict(X)
-
     def _scipy(self, X):
         params = self._validated_params(X)
         return self.loss_.scipy_distribution({k: v.detach().double().numpy() for k, v in params.items()})

@@ -11,6 +11,27 @@ from . import _validation
 _EPS = np.spacing(1)
 
 
+def _answering_step(estimator, X, method, what):
+    """The estimator that answers ``method`` (a Pipeline's last step) and ``X`` as it sees it (transformed by the
+    steps before it); a ``TypeError`` saying which estimators can answer when it has no ``method``."""
+    if isinstance(estimator, Pipeline):
+        estimator, X = estimator[-1], estimator[:-1].transform(X)
+    if not hasattr(estimator, method):
+        raise TypeError(
+            f"{what} needs {method}(), which {type(estimator).__name__} does not have: "
+            + _CAN_ANSWER.get(method, f"use an estimator with {method}()")
+        )
+    return estimator, X
+
+
+_CAN_ANSWER = {
+    "predict_cdf": "it needs a continuous predictive distribution (GaussianUncertaintyRegressor, or a "
+                   "DeepEnsembleRegressor of them); spike counts have none",
+    "log_likelihood": "it needs a predicted distribution (GaussianUncertaintyRegressor, PoissonSpikeRegressor or "
+                      "a DeepEnsembleRegressor of either)",
+}
+
+
 def poisson_d2_per_target(y_true, y_pred, y_null=None):
     """Fraction of Poisson deviance explained (pseudo-R2, D2) for each column.
 
@@ -42,6 +63,15 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None):
     """
     y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    for name, values, what in (("y_true", y_true, "observed counts"), ("y_pred", y_pred, "predicted rates")):
+        bad = ~(values >= 0)  # negative or NaN
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{name} must hold non-negative {what} (the Poisson deviance is undefined otherwise); found "
+                f"{float(values[row, column])!r} at row {row}, column {column}. Targets that are not counts are "
+                "scored by neg_log_likelihood_scorer or the estimator's own score."
+            )
     null = y_true.mean(0) if y_null is None else np.asarray(y_null, dtype=np.float64).reshape(-1)
     log_sat = np.sum(y_true * np.log(_EPS + y_true) - y_true, axis=0)
     log_model = np.sum(y_true * np.log(_EPS + y_pred) - y_pred, axis=0)
@@ -95,9 +125,7 @@ def neg_log_likelihood_scorer(estimator, X, y):
     >>> bool(neg_log_likelihood_scorer(model, X, y) < 0)
     True
     """
-    if isinstance(estimator, Pipeline):
-        X = estimator[:-1].transform(X)
-        estimator = estimator[-1]
+    estimator, X = _answering_step(estimator, X, "log_likelihood", "neg_log_likelihood_scorer")
     return float(np.mean(estimator.log_likelihood(X, y)))
 
 
@@ -189,7 +217,9 @@ def crps_from_samples(y_true, samples):
 
 
 def uncertainty_report(estimator, X, y, coverage=0.9, random_state=0):
-    """Every uncertainty metric of a fitted :class:`~sklearn_costs.GaussianUncertaintyRegressor` on ``(X, y)``.
+    """Every uncertainty metric of a fitted continuous regressor on ``(X, y)``: a
+    :class:`~sklearn_costs.GaussianUncertaintyRegressor`, a :class:`~sklearn_costs.DeepEnsembleRegressor` of them,
+    or a Pipeline ending in either.
 
     Returns a dict: ``nll`` (mean negative log predictive density), ``rmse`` and ``r2`` of the mean, ``crps``
     (closed form for a Gaussian prediction, else from 500 draws), ``coverage`` and ``width`` of the central
@@ -206,16 +236,18 @@ def uncertainty_report(estimator, X, y, coverage=0.9, random_state=0):
     """
     from sklearn.metrics import r2_score
 
+    estimator, X = _answering_step(estimator, X, "predict_cdf", "uncertainty_report")
     y = np.asarray(y, dtype=np.float64)
     mean = estimator.predict(X)
     lower, upper = estimator.predict_interval(X, coverage)
-    if estimator.loss_.name in ("gaussian", "mse", "beta_nll"):
+    loss = getattr(estimator, "loss_", None)  # a mixture (DeepEnsembleRegressor) has none: it is not Gaussian
+    if getattr(loss, "name", None) in ("gaussian", "mse", "beta_nll"):
         _, std = estimator.predict(X, return_std=True)
         crps = gaussian_crps(y, mean, std)
     else:
         crps = crps_from_samples(y, estimator.sample(X, n_samples=500, random_state=random_state))
     return {
-        "nll": -estimator.score(X, y),
+        "nll": -float(np.mean(estimator.log_likelihood(X, y))),
         "rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
         "r2": float(r2_score(y, mean)),
         "crps": float(np.mean(crps)),
@@ -239,6 +271,7 @@ def neg_calibration_error_scorer(estimator, X, y):
     >>> bool((scores <= 0).all())
     True
     """
+    estimator, X = _answering_step(estimator, X, "predict_cdf", "neg_calibration_error_scorer")
     return -regression_calibration_error(estimator.predict_cdf(X, y))
 
 
