@@ -390,7 +390,10 @@ class NeuralCostEstimator(BaseEstimator):
         with _torch_threads(self.n_threads if device == "cpu" else None), _seeded(seed, device):
             if warm:
                 net = copy.deepcopy(self.net_)
-                net.set_params(device=device)
+                # the training settings of this fit (as MLPRegressor's warm start takes them); the architecture
+                # was checked to be unchanged above
+                net.set_params(device=device, lr=self.lr, max_epochs=self._setting("max_epochs"),
+                               batch_size=self._batch_size(len(Xt)))
                 net.autocast_dtype = PRECISIONS[self.precision]
                 net.partial_fit(TensorDataset(Xt, yt), None)
             else:
@@ -432,6 +435,29 @@ class NeuralCostEstimator(BaseEstimator):
 
     def _after_training(self, net, X, y, loss):
         """Hook run on the trained net before it becomes the fitted state."""
+
+    def _placeholder_data(self, spec):
+        """Two rows of inputs and targets of the shapes in the network ``spec``: enough to build the network."""
+        return torch.zeros(2, spec["features"]), torch.ones(2, spec["targets"])
+
+    def _rebuild_net(self, state_dict, batch_size):
+        """The fitted net, built anew from the fitted settings and loaded with ``state_dict`` (its module's
+        weights): :mod:`sklearn_costs.persistence` loads a model this way instead of unpickling it."""
+        spec = self._fitted_network_spec
+        X, y = self._placeholder_data(spec)
+        device = resolve_device(self.device_ if self.device_ == "cpu" or torch.cuda.is_available() else "cpu")
+        with _seeded(0, "cpu"):
+            module = self._build_module(X, y, self.loss_, spec["hidden_layer_sizes"])
+        net = self._make_net(module, self.loss_, device, 0, len(X))
+        net.set_params(batch_size=batch_size)
+        net.initialize()
+        net.module_.load_state_dict(state_dict)
+        net.module_.to(device)
+        # the epochs trained so far, so that a warm start counts on from them (n_iter_) as the saved net would
+        for epoch, row in self.history_.iterrows():
+            net.history.append({"epoch": int(epoch), "batches": [],
+                                **{k: float(v) for k, v in row.items() if np.isfinite(v)}})
+        return net
 
     def _make_net(self, module, loss, device, seed, n_rows):
         optimizer = self._optimizer()

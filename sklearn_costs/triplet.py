@@ -394,6 +394,9 @@ miner_
         # The identities may change between warm starts: the network has no output per identity.
         return {"input shape": tuple(X.shape[1:])}
 
+    def _placeholder_data(self, spec):
+        return torch.zeros(2, *spec["input shape"]), torch.arange(2)
+
     def _build_module(self, X, y, loss, hidden):
         if isinstance(self.module, torch.nn.Module):
             return copy.deepcopy(self.module)

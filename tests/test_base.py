@@ -90,6 +90,14 @@ def test_warm_start_continues_training(data):
     assert cold.n_iter_ == 3
 
 
+def test_warm_start_trains_with_the_new_epochs_learning_rate_and_batch_size(data):
+    X, Y = data
+    model = small(warm_start=True, max_epochs=3, early_stopping=False).fit(X, Y)
+    model.set_params(max_epochs=2, lr=0.02, batch_size=32).fit(X, Y)
+    assert model.n_iter_ == 3 + 2
+    assert model.net_.optimizer_.param_groups[0]["lr"] == 0.02 and model.net_.batch_size == 32
+
+
 def test_verbose_prints_an_epoch_table(data, capsys):
     X, Y = data
     small(verbose=1, max_epochs=2).fit(X, Y)

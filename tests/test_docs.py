@@ -6,7 +6,7 @@ import inspect
 import pytest
 
 MODULES = ["sklearn_costs", "sklearn_costs.metrics", "sklearn_costs.plotting", "sklearn_costs.preprocessing",
-           "sklearn_costs.datasets", "sklearn_costs.losses"]
+           "sklearn_costs.datasets", "sklearn_costs.losses", "sklearn_costs.persistence"]
 # The contract's base classes are documented as a contract (losses/base.py) and used by subclassing; exceptions
 # and warnings are raised, not called; LossInfo is a record returned by available_losses.
 NOT_CALLED_BY_USERS = {"Loss", "DistributionLoss", "CountLoss", "ContinuousLoss", "EmbeddingLoss", "LossInfo"}

@@ -1,0 +1,159 @@
+"""sklearn_costs.persistence: exact round trips without pickle, and files that name code are refused."""
+
+import io
+import pickle
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
+from sklearn_costs.losses import PoissonLoss
+from sklearn_costs.persistence import dump, load
+
+rng = np.random.default_rng(0)
+X = pd.DataFrame(rng.normal(size=(120, 3)), columns=["speed", "lean", "throttle"])
+COUNTS = rng.poisson(np.exp(0.3 * X.to_numpy()[:, :2]))
+REAL = X["speed"].to_numpy() * 2 + rng.normal(size=120)
+IMAGES = rng.normal(size=(120, 8, 8)).astype(np.float32)
+NAMES = np.array(["ada", "bo", "cy", "di"])[np.arange(120) % 4]
+
+
+def _round_trip(model):
+    buffer = io.BytesIO()
+    dump(model, buffer)
+    return load(io.BytesIO(buffer.getvalue()))
+
+
+CASES = {
+    "poisson": (lambda: PoissonSpikeRegressor(loss="negative_binomial", hidden_layer_sizes=(8,), max_epochs=3,
+                                              random_state=0), X, COUNTS),
+    "gaussian": (lambda: GaussianUncertaintyRegressor(loss="student_t", hidden_layer_sizes=(8,), max_epochs=3,
+                                                      random_state=0), X, REAL),
+    "ensemble": (lambda: DeepEnsembleRegressor(GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=3),
+                                               n_estimators=2, random_state=0), X, REAL),
+    "embedder cnn": (lambda: TripletEmbedder(embedding_dim=4, max_epochs=2, random_state=0), IMAGES, NAMES),
+    "embedder mlp": (lambda: TripletEmbedder(embedding_dim=4, hidden_layer_sizes=(8,), max_epochs=2,
+                                             random_state=0), X, NAMES),
+}
+
+
+def _outputs(model, X, y):
+    if isinstance(model, TripletEmbedder):
+        return [model.transform(X), model.score(X, y)]
+    out = [model.predict(X), *model.predict(X, return_std=True), model.log_likelihood(X, y), model.score(X, y)]
+    if hasattr(model, "predict_interval"):
+        out += [*model.predict_interval(X, 0.8), model.predict_cdf(X, y)]
+    return out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_loaded_model_predicts_exactly_as_the_saved_one(case):
+    make, X, y = CASES[case]
+    model = make().fit(X, y)
+    loaded = _round_trip(model)
+    assert type(loaded) is type(model)
+    assert repr(loaded.get_params()) == repr(model.get_params())
+    for before, after in zip(_outputs(model, X, y), _outputs(loaded, X, y)):
+        np.testing.assert_array_equal(after, before)
+    members = getattr(model, "estimators_", [model])
+    for original, copy in zip(members, getattr(loaded, "estimators_", [loaded])):
+        pd.testing.assert_frame_equal(copy.history_, original.history_)
+        assert copy.loss_.get_params() == original.loss_.get_params()
+    if isinstance(X, pd.DataFrame):
+        assert list(loaded.feature_names_in_) == list(X.columns)
+    if isinstance(model, TripletEmbedder):
+        np.testing.assert_array_equal(loaded.classes_, model.classes_)
+        assert loaded.input_size_ == model.input_size_ and loaded.n_members_ == model.n_members_
+
+
+def test_an_unfitted_estimator_round_trips_its_parameters(tmp_path):
+    model = TripletEmbedder(hidden_layer_sizes=(32, 16), input_size=(12, 10), miner="batch_hard", margin=0.3)
+    dump(model, tmp_path / "model.zip")
+    loaded = load(tmp_path / "model.zip")
+    assert loaded.get_params() == model.get_params() and loaded.hidden_layer_sizes == (32, 16)
+
+
+def test_a_loaded_model_trains_on_with_warm_start():
+    make, X, y = CASES["poisson"]
+    loaded = _round_trip(make().fit(X, y))
+    before = loaded.predict(X)
+    loaded.set_params(warm_start=True, max_epochs=2).fit(X, y)
+    assert loaded.n_iter_ == 3 + 2 and not np.array_equal(loaded.predict(X), before)
+    assert list(loaded.history_.index) == [1, 2, 3, 4, 5]
+
+
+def test_loading_never_unpickles(monkeypatch):
+    make, X, y = CASES["gaussian"]
+    buffer = io.BytesIO()
+    dump(make().fit(X, y), buffer)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pickle was used")
+
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", forbidden)
+    assert load(buffer).predict(X).shape == (120,)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this ran on load",))
+
+
+def _tampered(name, content):
+    make, X, y = CASES["poisson"]
+    buffer = io.BytesIO()
+    dump(make().fit(X, y), buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            dst.writestr(item, content(src.read(item)) if item == name else src.read(item))
+    return out
+
+
+def test_a_file_naming_another_class_is_refused():
+    out = _tampered("estimator.json", lambda b: b.replace(b'"class": "PoissonSpikeRegressor"', b'"class": "system"'))
+    with pytest.raises(ValueError, match="names the class 'system', which load does not build"):
+        load(out)
+
+
+def test_weights_that_carry_code_are_refused(capsys):
+    def poisoned(_):
+        buffer = io.BytesIO()
+        torch.save({"model.weight": _Payload()}, buffer)
+        return buffer.getvalue()
+
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        load(_tampered("weights.pt", poisoned))
+    assert "this ran on load" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model, message", [
+    (TripletEmbedder(module=torch.nn.Linear(64, 4)), "a Linear .*pass module='auto', 'mlp' or 'cnn'"),
+    (PoissonSpikeRegressor(optimizer=torch.optim.Adam), "pass the optimizer by name"),
+    (PoissonSpikeRegressor(random_state=np.random.RandomState(0)), "use an int random_state"),
+    (TripletEmbedder(miner=lambda d, labels: None), "the parameter miner, a function .*pickle is the only way"),
+])
+def test_what_cannot_be_written_safely_is_refused_with_advice(model, message):
+    with pytest.raises(TypeError, match=message):
+        dump(model, io.BytesIO())
+
+
+def test_an_unregistered_loss_is_refused():
+    class Private(PoissonLoss):
+        name = "private_poisson"
+
+    with pytest.raises(TypeError, match="the loss Private is not registered under its name 'private_poisson'"):
+        dump(PoissonSpikeRegressor(loss=Private()), io.BytesIO())
+
+
+def test_only_the_package_estimators_are_written():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    with pytest.raises(TypeError, match="dump writes the estimators of sklearn-costs .* got Pipeline"):
+        dump(make_pipeline(StandardScaler(), PoissonSpikeRegressor()), io.BytesIO())
