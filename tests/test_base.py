@@ -328,13 +328,14 @@ def _targets(name, data):
     return Y if name == "poisson" else 2 * X[:, 0] + X[:, 1]
 
 
-@pytest.mark.parametrize("name", ["poisson", "gaussian"])
-def test_a_one_row_fit_warns_nothing(data, name):
+@pytest.mark.parametrize("name, loss", [("poisson", "poisson"), ("poisson", "negative_binomial"),
+                                        ("gaussian", "gaussian"), ("gaussian", "student_t")])
+def test_a_one_row_fit_warns_nothing(data, name, loss):
     X, _ = data
     y = _targets(name, data)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        model = _regressor(name, max_epochs=2).fit(X[:1], y[:1])
+        model = _regressor(name, loss=loss, max_epochs=2).fit(X[:1], y[:1])
     assert np.isfinite(model.predict(X[:2])).all()
 
 

@@ -143,7 +143,8 @@ class NegativeBinomialLoss(CountLoss):
 
     def init_raw(self, y):
         mean = y.mean(0)
-        excess = (y.var(0) - mean) / mean.clamp_min(1e-4) ** 2
+        variance = y.var(0) if len(y) > 1 else torch.zeros_like(mean)  # one row: no spread to estimate
+        excess = (variance - mean) / mean.clamp_min(1e-4) ** 2
         alpha = excess.clamp(0.01, 10.0)
         return torch.stack([_raw_rate(mean, self.rate_link), torch.log(alpha)], dim=-1)
 
