@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
 
 from .base import NeuralCostEstimator, as_tensor, keeps_state_on_error, names_the_estimator
 from .losses.base import DistributionLoss
@@ -52,13 +52,18 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     _target_scaling = False
 
     @keeps_state_on_error
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to ``X`` and the targets ``y`` by minimising the loss's negative log-likelihood.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each row in the likelihood: the objective is the weighted mean NLL, and the
+            input (and target) standardisation uses weighted statistics, so an integer weight counts a row as that
+            many copies of it. Batches and the validation split are drawn over rows as without weights; the
+            validation loss is weighted too.
 
         Returns
         -------
@@ -81,6 +86,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         self._begin_fit()
         loss = self._resolve_loss()
         X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
+        weight = _validated_weight(sample_weight, X)
         y = np.asarray(y)
         self._y_is_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
@@ -88,27 +94,28 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         y = y.astype(np.float64, copy=False)
         _check_float32_range(y, "y holds values")
         if self._target_scaling:  # statistics in float64: a float32 std of large targets overflows
-            self.y_loc_ = y.mean(0)
-            scale = y.std(0)
+            self.y_loc_ = np.average(y, axis=0, weights=weight)
+            scale = np.sqrt(np.average((y - self.y_loc_) ** 2, axis=0, weights=weight))
             self.y_scale_ = np.where(scale > 0, scale, 1.0)
             y = (y - self.y_loc_) / self.y_scale_
             _check_float32_range(y, "the standardised y holds values")
         self.n_outputs_ = y.shape[1]
-        return self._fit_tensors(X, y.astype(np.float32), loss)
+        return self._fit_tensors(X, y.astype(np.float32), loss, weight)
 
-    def _build_module(self, X, y, loss, hidden):
+    def _build_module(self, X, y, loss, hidden, weight=None):
         body = mlp(X.shape[1], hidden, self.activation, self.dropout)
         width = hidden[-1] if hidden else X.shape[1]
         head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y))
-        return DistributionNetwork(Standardize.of(X), body, head)
+        return DistributionNetwork(Standardize.of(X, weight), body, head)
 
     def _predictions_of(self, loss):
         return _PredictedMean(loss)
 
-    def _after_training(self, net, X, y, loss):
+    def _after_training(self, net, X, y, loss, weight):
         if type(loss).fit_shared is DistributionLoss.fit_shared:
             return  # nothing fitted after training: spare a forward pass over the training data
-        shared = loss.fit_shared(loss.link(net.forward(X, training=False, device=X.device)), y)
+        params = loss.link(net.forward(X, training=False, device=X.device))
+        shared = loss.fit_shared(params, y) if weight is None else loss.fit_shared(params, y, weight=weight)
         if shared:
             head = net.module_.head
             with torch.no_grad():
@@ -208,3 +215,13 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _validated_weight(sample_weight, X):
+    """``sample_weight`` checked (finite, non-negative, one per row, not all zero) as float64, or None when it
+    weighs every row alike (the unweighted fit is then exactly the same fit)."""
+    if sample_weight is None:
+        return None
+    weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    return None if np.all(weight == weight[0]) else weight
+

@@ -20,20 +20,30 @@ from .exceptions import TrainingDivergedError
 
 
 class TensorDataset(torch.utils.data.Dataset):
-    """``X`` and optional ``y`` as tensors (already on the training device); skorch's ``dataset`` parameter."""
+    """``X``, optional ``y`` and optional sample weights ``w`` as tensors (already on the training device);
+    skorch's ``dataset`` parameter. With weights, the targets of a batch are the pair ``(y, w)``, which the
+    criterion unpacks."""
 
-    def __init__(self, X, y=None):
+    def __init__(self, X, y=None, w=None):
         self.X = X if torch.is_tensor(X) else torch.as_tensor(np.asarray(X))
         self.y = y if (y is None or torch.is_tensor(y)) else torch.as_tensor(np.asarray(y))
+        self.w = w
 
     def __len__(self):
         return len(self.X)
 
+    def targets(self, rows):
+        """The targets of ``rows`` as a batch carries them: ``y[rows]``, or ``(y[rows], w[rows])``."""
+        if self.y is None:
+            return None
+        return self.y[rows] if self.w is None else (self.y[rows], self.w[rows])
+
     def __getitem__(self, i):
-        return self.X[i], (self.y[i] if self.y is not None else torch.zeros(0))
+        return self.X[i], (self.targets(i) if self.y is not None else torch.zeros(0))
 
     def subset(self, index):
-        return TensorDataset(self.X[index], None if self.y is None else self.y[index])
+        return TensorDataset(self.X[index], None if self.y is None else self.y[index],
+                             None if self.w is None else self.w[index])
 
 
 class SliceLoader:
@@ -62,12 +72,12 @@ class SliceLoader:
         return torch.randperm(n, generator=self.generator).to(self.dataset.X.device)
 
     def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
+        X = self.dataset.X
         order = self._order()
         for start in range(0, len(X), self.batch_size):
             # Each batch gathers its own rows: a permuted copy of the whole data set would double the memory.
             rows = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
-            yield X[rows], (None if y is None else y[rows])
+            yield X[rows], self.dataset.targets(rows)
 
 
 class ValidationSplit:
@@ -326,7 +336,7 @@ class CostNet(NeuralNet):
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDataset):
             return X
-        return TensorDataset(X, y)
+        return TensorDataset(X, y)  # prediction (y None) or skorch's own calls
 
     def infer(self, x, **fit_params):
         if self.autocast_dtype is None:

@@ -217,8 +217,8 @@ class NeuralCostEstimator(BaseEstimator):
     """Base of the estimators: a network trained by skorch on a likelihood chosen by ``loss``.
 
     Subclasses set ``_task`` (the loss task) and ``_validation_split`` (``"random"`` or ``"tail"``), implement
-    ``_build_module(X, y, loss, hidden_layer_sizes)``, extend ``_parameter_constraints`` with their own parameters
-    (``{**NeuralCostEstimator._parameter_constraints, "name": [...]}``), and call :meth:`_begin_fit` first,
+    ``_build_module(X, y, loss, hidden_layer_sizes, weight)``, extend ``_parameter_constraints`` with their own
+    parameters (``{**NeuralCostEstimator._parameter_constraints, "name": [...]}``), and call :meth:`_begin_fit` first,
     :meth:`_resolve_loss` before the loss is needed and :meth:`_fit_tensors` last from a ``fit`` decorated with
     :func:`keeps_state_on_error`.
     """
@@ -303,7 +303,9 @@ class NeuralCostEstimator(BaseEstimator):
         """Estimator parameters handed to a loss given by name (a triplet margin, a std floor)."""
         return {}
 
-    def _build_module(self, X: torch.Tensor, y: torch.Tensor, loss) -> torch.nn.Module:
+    def _build_module(self, X: torch.Tensor, y: torch.Tensor, loss, hidden, weight=None) -> torch.nn.Module:
+        """The network for training data ``X``, ``y`` (``weight``: sample weights or None, for statistics such as
+        the input standardisation)."""
         raise NotImplementedError
 
     def _criterion(self, loss) -> torch.nn.Module:
@@ -377,12 +379,14 @@ class NeuralCostEstimator(BaseEstimator):
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _fit_tensors(self, X: np.ndarray, y: np.ndarray, loss):
-        """Train on validated arrays; the fitted state changes only if training succeeds."""
+    def _fit_tensors(self, X: np.ndarray, y: np.ndarray, loss, sample_weight: np.ndarray | None = None):
+        """Train on validated arrays (with validated sample weights, or None); the fitted state changes only if
+        training succeeds."""
         hidden = self._hidden_layer_sizes()
         device = resolve_device(self.device)
         seed = self._seed()
         Xt, yt = as_tensor(X, device), as_tensor(y, device)
+        wt = None if sample_weight is None else as_tensor(sample_weight.astype(np.float32), device)
         spec = self._network_spec(Xt, yt, loss, hidden)
         warm = self.warm_start and hasattr(self, "net_")
         if warm:
@@ -395,12 +399,12 @@ class NeuralCostEstimator(BaseEstimator):
                 net.set_params(device=device, lr=self.lr, max_epochs=self._setting("max_epochs"),
                                batch_size=self._batch_size(len(Xt)))
                 net.autocast_dtype = PRECISIONS[self.precision]
-                net.partial_fit(TensorDataset(Xt, yt), None)
+                net.partial_fit(TensorDataset(Xt, yt, wt), None)
             else:
-                module = self._build_module(Xt, yt, loss, hidden)
+                module = self._build_module(Xt, yt, loss, hidden, wt)
                 net = self._make_net(module, loss, device, seed, len(Xt))
-                net.fit(TensorDataset(Xt, yt), None)
-            self._after_training(net, Xt, yt, loss)
+                net.fit(TensorDataset(Xt, yt, wt), None)
+            self._after_training(net, Xt, yt, loss, wt)
         self.net_ = net
         self._fitted_network_spec = spec
         self.loss_ = loss
@@ -433,8 +437,9 @@ class NeuralCostEstimator(BaseEstimator):
                 "is left as it was)."
             )
 
-    def _after_training(self, net, X, y, loss):
-        """Hook run on the trained net before it becomes the fitted state."""
+    def _after_training(self, net, X, y, loss, weight):
+        """Hook run on the trained net before it becomes the fitted state (``weight``: the sample weights or
+        None)."""
 
     def _placeholder_data(self, spec):
         """Two rows of inputs and targets of the shapes in the network ``spec``: enough to build the network."""
@@ -551,6 +556,8 @@ class _LossCriterion(torch.nn.Module):
         self.loss = loss
 
     def forward(self, y_pred, y_true):
+        if isinstance(y_true, (tuple, list)):  # (targets, sample weights)
+            return self.loss(y_pred, *y_true)
         return self.loss(y_pred, y_true)
 
 

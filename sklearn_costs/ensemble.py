@@ -16,8 +16,8 @@ from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
 
 
-def _fit_member(estimator, X, y):
-    return estimator.fit(X, y)
+def _fit_member(estimator, X, y, sample_weight):
+    return estimator.fit(X, y, sample_weight=sample_weight)
 
 
 class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
@@ -76,8 +76,9 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X, y):
-        """Train every member on ``(X, y)``; the fitted state changes only when all of them trained.
+    def fit(self, X, y, sample_weight=None):
+        """Train every member on ``(X, y)`` (with ``sample_weight``, as the member's ``fit`` takes it); the fitted
+        state changes only when all of them trained.
 
         The ensemble's parameters and the member's are checked before any member trains.
         """
@@ -87,7 +88,8 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         base._resolve_loss()
         seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_estimators)
         members = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_member)(clone(base).set_params(random_state=int(seed)), X, y) for seed in seeds
+            delayed(_fit_member)(clone(base).set_params(random_state=int(seed)), X, y, sample_weight)
+            for seed in seeds
         )
         self.estimators_ = members
         self.n_features_in_ = members[0].n_features_in_
@@ -164,9 +166,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         better), mean D2 over neurons for counts."""
         member = self._members()[0]
         if member.loss_.task == "counts":
-            if sample_weight is not None:
-                raise ValueError("sample_weight is not supported by the D2 score of counts")
-            return poisson_d2_score(np.asarray(y, dtype=np.float64), self.predict(X))
+            return poisson_d2_score(np.asarray(y, dtype=np.float64), self.predict(X), sample_weight=sample_weight)
         return mean_log_density(self.log_likelihood(X, y), sample_weight)
 
     def __sklearn_tags__(self):

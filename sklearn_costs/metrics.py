@@ -32,7 +32,7 @@ _CAN_ANSWER = {
 }
 
 
-def poisson_d2_per_target(y_true, y_pred, y_null=None):
+def poisson_d2_per_target(y_true, y_pred, y_null=None, sample_weight=None):
     """Fraction of Poisson deviance explained (pseudo-R2, D2) for each column.
 
     ``D2 = 1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the Poisson deviance and ``y_null`` the column means of
@@ -48,7 +48,9 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None):
     y_pred : array-like, same shape
         Predicted means (> 0).
     y_null : array-like of shape (n_targets,), optional
-        Null-model rate per column; default the mean of ``y_true``.
+        Null-model rate per column; default the mean of ``y_true`` (weighted by ``sample_weight``).
+    sample_weight : array-like of shape (n_samples,), optional
+        Weight of each row in the deviances (an integer weight counts a row as that many copies).
 
     Returns
     -------
@@ -72,17 +74,21 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None):
                 f"{float(values[row, column])!r} at row {row}, column {column}. Targets that are not counts are "
                 "scored by neg_log_likelihood_scorer or the estimator's own score."
             )
-    null = y_true.mean(0) if y_null is None else np.asarray(y_null, dtype=np.float64).reshape(-1)
-    log_sat = np.sum(y_true * np.log(_EPS + y_true) - y_true, axis=0)
-    log_model = np.sum(y_true * np.log(_EPS + y_pred) - y_pred, axis=0)
-    log_null = np.sum(y_true * np.log(_EPS + null) - null, axis=0)
+    w = np.ones((len(y_true), 1)) if sample_weight is None else np.asarray(sample_weight, np.float64).reshape(-1, 1)
+    if y_null is None:
+        null = np.average(y_true, axis=0, weights=w[:, 0])
+    else:
+        null = np.asarray(y_null, dtype=np.float64).reshape(-1)
+    log_sat = np.sum(w * (y_true * np.log(_EPS + y_true) - y_true), axis=0)
+    log_model = np.sum(w * (y_true * np.log(_EPS + y_pred) - y_pred), axis=0)
+    log_null = np.sum(w * (y_true * np.log(_EPS + null) - null), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         d2 = 1.0 - (log_sat - log_model) / (log_sat - log_null)
     d2[~(log_sat - log_null > 0)] = np.nan
     return d2
 
 
-def poisson_d2_score(y_true, y_pred, y_null=None):
+def poisson_d2_score(y_true, y_pred, y_null=None, sample_weight=None):
     """Mean over targets of :func:`poisson_d2_per_target`, ignoring undefined (all-constant) targets.
 
     Examples
@@ -90,7 +96,7 @@ def poisson_d2_score(y_true, y_pred, y_null=None):
     >>> round(poisson_d2_score([[0, 2], [2, 4]], [[0.1, 2.5], [1.9, 3.5]]), 3)
     0.834
     """
-    d2 = poisson_d2_per_target(y_true, y_pred, y_null)
+    d2 = poisson_d2_per_target(y_true, y_pred, y_null, sample_weight)
     return float(np.nanmean(d2)) if np.isfinite(d2).any() else float("nan")
 
 

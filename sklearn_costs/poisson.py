@@ -92,11 +92,10 @@ class PoissonSpikeRegressor(DistributionRegressor):
         D2 is the pseudo-R2 of the spike-modelling literature and what ``sklearn.linear_model.PoissonRegressor``'s
         ``score`` returns: 1 is perfect, 0 is no better than each neuron's mean rate. It depends only on the
         predicted means, so it ranks models trained with different count losses fairly. Neurons without any spike
-        in ``y`` have no defined D2 and are left out of the mean.
+        in ``y`` have no defined D2 and are left out of the mean. With ``sample_weight`` the deviances (and the
+        null's mean rate) are weighted.
         """
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported by PoissonSpikeRegressor.score")
-        return poisson_d2_score(self._check_y(y, len(y)), self.predict(X))
+        return poisson_d2_score(self._check_y(y, len(y)), self.predict(X), sample_weight=sample_weight)
 
     def score_per_neuron(self, X, y):
         """D2 of each neuron (NaN for a neuron without spikes in ``y``), shape ``(n_neurons,)``."""

@@ -397,7 +397,7 @@ miner_
     def _placeholder_data(self, spec):
         return torch.zeros(2, *spec["input shape"]), torch.arange(2)
 
-    def _build_module(self, X, y, loss, hidden):
+    def _build_module(self, X, y, loss, hidden, weight=None):
         if isinstance(self.module, torch.nn.Module):
             return copy.deepcopy(self.module)
         members = self.n_members_
@@ -430,7 +430,7 @@ miner_
         Xs = self._validate_images(X, reset=False)
         return self._forward(Xs).numpy().astype(np.float64)
 
-    def _after_training(self, net, X, y, loss):
+    def _after_training(self, net, X, y, loss, weight):
         net.module_.eval()
         with torch.no_grad():
             self._n_features_out = int(net.module_(X[:1]).shape[1])

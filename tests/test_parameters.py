@@ -309,8 +309,8 @@ def test_type_errors_name_the_public_estimator():
     X, y = _data(PoissonSpikeRegressor)
     for cls in REGRESSORS:
         with pytest.raises(TypeError, match=rf"^{cls.__name__}\.fit\(\) got an unexpected keyword argument "
-                                            "'sample_weight'") as info:
-            cls().fit(X, y, sample_weight=np.ones(len(y)))
+                                            "'sample_weights'") as info:
+            cls().fit(X, y, sample_weights=np.ones(len(y)))
         assert "DistributionRegressor" not in str(info.value)
     with pytest.raises(TypeError, match=r"^PoissonSpikeRegressor\.fit\(\) missing a required argument: 'y'"):
         PoissonSpikeRegressor().fit(X)
@@ -319,12 +319,12 @@ def test_type_errors_name_the_public_estimator():
 def test_type_errors_of_fitted_methods_name_the_public_estimator(fitted):
     model, X, _, _ = fitted[PoissonSpikeRegressor]
     with pytest.raises(TypeError, match=r"^PoissonSpikeRegressor\.predict\(\) got an unexpected keyword argument "
-                                        "'return_std'"):
-        model.predict(X, return_std=True)
+                                        "'return_var'"):
+        model.predict(X, return_var=True)
     with pytest.raises(TypeError, match=r"^PoissonSpikeRegressor\.sample\(\)"):
         model.sample(X, size=3)
     # the signatures scikit-learn inspects are still the real ones
-    assert list(inspect.signature(PoissonSpikeRegressor.fit).parameters) == ["self", "X", "y"]
+    assert list(inspect.signature(PoissonSpikeRegressor.fit).parameters) == ["self", "X", "y", "sample_weight"]
 
 
 def _fit_verbose(capsys):

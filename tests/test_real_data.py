@@ -7,7 +7,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
-from sklearn_costs.datasets import load_faces, load_stevenson_m1, load_uci
+from sklearn_costs.datasets import load_faces, load_omniglot, load_stevenson_m1, load_uci
 from sklearn_costs.metrics import one_shot_accuracy, poisson_d2_per_target
 from sklearn_costs.preprocessing import LagFeatures, bin_spikes
 
@@ -97,3 +97,33 @@ def test_augmented_cnn_on_coarse_faces_beats_raw_pixels_one_shot():
     emb = model.fit(X[~new], faces.target[~new]).transform(X[new])
     pixels = one_shot_accuracy(X[new].reshape(100, -1), faces.target[new])
     assert one_shot_accuracy(emb, faces.target[new]) > pixels + 0.03
+
+
+@pytest.mark.slow
+def test_default_embedder_on_64x64_faces_as_given_beats_raw_pixels():
+    """The "auto" rules on photos as they come: 64x64 Olivetti faces are brought down to 24x24 inside the network,
+    a two-block CNN, five members; one-shot on ten people never seen beats raw pixels."""
+    real_data_or_skip()
+    faces = load_faces("olivetti")
+    X = faces.images.astype(np.float32) / 255.0
+    new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
+    model = TripletEmbedder(n_threads=1, random_state=0).fit(X[~new], faces.target[~new])
+    assert (model.input_size_, model.cnn_blocks_, model.n_members_) == ((24, 24), 2, 5)
+    pixels = one_shot_accuracy(X[new].reshape(100, -1), faces.target[new])
+    assert one_shot_accuracy(model.transform(X[new]), faces.target[new]) > pixels + 0.05
+
+
+@pytest.mark.slow
+def test_default_embedder_on_105x105_characters_of_unseen_alphabets_beats_raw_pixels():
+    """Omniglot's 105x105 drawings as they come, trained on six alphabets (4,020 images, so one member): characters
+    of the two held-out alphabets are recognised from one drawing far better than by raw pixels."""
+    real_data_or_skip()
+    data = load_omniglot()
+    new = np.isin(data.alphabet, ["Balinese", "Tagalog"])
+    model = TripletEmbedder(n_threads=1, random_state=0).fit(data.images[~new], data.target[~new])
+    assert (model.input_size_, model.n_members_) == ((24, 24), 1)
+    emb = model.transform(data.images[new])
+    for alphabet in ("Balinese", "Tagalog"):  # one-shot among all characters of the alphabet
+        chars = data.alphabet[new] == alphabet
+        pixels = one_shot_accuracy(data.images[new][chars].reshape(chars.sum(), -1), data.target[new][chars])
+        assert one_shot_accuracy(emb[chars], data.target[new][chars]) > pixels + 0.2

@@ -47,9 +47,10 @@ that ``y`` holds non-negative integers) or :class:`ContinuousLoss` for real targ
 ``training_loss(params, y)``
     Optional: the per-element objective that training minimises, when it is not the NLL (a least-squares
     baseline, the beta-NLL's re-weighting). Defaults to ``nll``.
-``fit_shared(params, y)``
+``fit_shared(params, y, weight=None)``
     Optional: closed-form values of shared parameters, computed on the training data after training
-    (the constant std of a least-squares baseline), as ``{name: raw tensor (n_targets,)}``.
+    (the constant std of a least-squares baseline), as ``{name: raw tensor (n_targets,)}``; ``weight`` holds the
+    sample weights of ``fit(X, y, sample_weight=...)``, or None.
 
 A **continuous** loss also declares:
 
@@ -171,7 +172,8 @@ class DistributionLoss(Loss):
     def training_loss(self, params: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         return self.nll(params, y)
 
-    def fit_shared(self, params: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    def fit_shared(self, params: dict[str, torch.Tensor], y: torch.Tensor,
+                   weight: torch.Tensor | None = None) -> dict[str, torch.Tensor] | None:
         return None
 
     def log_prob(self, params: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
@@ -184,12 +186,16 @@ class DistributionLoss(Loss):
         """Raw outputs ``(n_targets, n_outputs)`` that start training at the marginal of ``y``; None to skip."""
         return None
 
-    def forward(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The training objective: per-sample ``training_loss`` summed over targets, averaged over samples."""
-        return self.training_loss(self.link(raw), y).sum(dim=-1).mean()
+    def forward(self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The training objective: per-sample ``training_loss`` summed over targets, averaged over samples (the
+        ``weight``-weighted average with sample weights)."""
+        per_sample = self.training_loss(self.link(raw), y).sum(dim=-1)
+        if weight is None:
+            return per_sample.mean()
+        return (per_sample * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
 
-    def __call__(self, raw, y):
-        return self.forward(raw, y)
+    def __call__(self, raw, y, weight=None):
+        return self.forward(raw, y, weight)
 
 
 class CountLoss(DistributionLoss):

@@ -258,8 +258,10 @@ class SquaredErrorLoss(GaussianLoss):
     def training_loss(self, params, y):
         return 0.5 * (y - params["mean"]) ** 2
 
-    def fit_shared(self, params, y):
-        rms = torch.sqrt(((y - params["mean"]) ** 2).mean(0)).clamp_min(1e-6)
+    def fit_shared(self, params, y, weight=None):
+        squares = (y - params["mean"]) ** 2
+        mean_square = squares.mean(0) if weight is None else (weight[:, None] * squares).sum(0) / weight.sum()
+        rms = torch.sqrt(mean_square).clamp_min(1e-6)
         return {"std": torch.log(rms)}
 
     def init_raw(self, y):

@@ -1,0 +1,76 @@
+"""sample_weight in fit and score: a weighted likelihood, checked against repeating rows (integer weights)."""
+
+import numpy as np
+import pytest
+
+from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor
+from sklearn_costs.metrics import poisson_d2_score
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(60, 3))
+COUNTS = rng.poisson(np.exp(0.5 * X[:, 0]))
+REAL = 2 * X[:, 0] + rng.normal(size=60) * (0.5 + np.abs(X[:, 1]))
+WEIGHTS = rng.integers(0, 4, size=60)
+REPEATED = np.repeat(np.arange(60), WEIGHTS)
+# A GLM trained to convergence on the full batch: its optimum is the weighted MLE, whatever the starting point,
+# so a weighted fit and a fit on repeated rows must agree.
+GLM = dict(hidden_layer_sizes=(), optimizer="lbfgs", lr=1.0, max_epochs=100, batch_size=-1, early_stopping=False,
+           random_state=0)
+
+
+@pytest.mark.parametrize("make, y", [
+    (lambda: PoissonSpikeRegressor(**GLM), COUNTS),
+    (lambda: PoissonSpikeRegressor(loss="negative_binomial", **GLM), COUNTS),
+    (lambda: GaussianUncertaintyRegressor(**GLM), REAL),
+    (lambda: GaussianUncertaintyRegressor(loss="mse", **GLM), REAL),  # its std is fitted in closed form after
+])
+def test_integer_weights_fit_as_repeated_rows(make, y):
+    weighted = make().fit(X, y, sample_weight=WEIGHTS)
+    repeated = make().fit(X[REPEATED], y[REPEATED])
+    for a, b in zip(weighted.predict(X, return_std=True), repeated.predict(X, return_std=True)):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
+    unweighted = make().fit(X, y)
+    assert np.abs(unweighted.predict(X) - weighted.predict(X)).max() > 1e-2  # the weights changed the fit
+    assert weighted.score(X, y, sample_weight=WEIGHTS) == pytest.approx(repeated.score(X[REPEATED], y[REPEATED]),
+                                                                        rel=1e-5)
+
+
+def test_uniform_weights_are_the_unweighted_fit_exactly():
+    params = dict(hidden_layer_sizes=(8,), max_epochs=5, random_state=0)
+    plain = GaussianUncertaintyRegressor(**params).fit(X, REAL)
+    uniform = GaussianUncertaintyRegressor(**params).fit(X, REAL, sample_weight=np.full(60, 3.0))
+    np.testing.assert_array_equal(plain.predict(X), uniform.predict(X))
+
+
+@pytest.mark.parametrize("score_of", [
+    lambda m, X, y, w: m.score(X, y, sample_weight=w),
+    lambda m, X, y, w: poisson_d2_score(y, m.predict(X), sample_weight=w),
+])
+def test_weighted_scores_equal_scores_of_repeated_rows(score_of):
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=5, random_state=0).fit(X, COUNTS)
+    assert score_of(model, X, COUNTS, WEIGHTS) == pytest.approx(score_of(model, X[REPEATED], COUNTS[REPEATED], None))
+    gaussian = GaussianUncertaintyRegressor(hidden_layer_sizes=(4,), max_epochs=5, random_state=0).fit(X, REAL)
+    assert gaussian.score(X, REAL, sample_weight=WEIGHTS) == pytest.approx(gaussian.score(X[REPEATED], REAL[REPEATED]))
+
+
+def test_an_ensemble_passes_the_weights_to_its_members():
+    member = PoissonSpikeRegressor(**GLM)
+    ensemble = DeepEnsembleRegressor(member, n_estimators=2, random_state=0).fit(X, COUNTS, sample_weight=WEIGHTS)
+    repeated = member.fit(X[REPEATED], COUNTS[REPEATED])
+    np.testing.assert_allclose(ensemble.predict(X), repeated.predict(X), rtol=2e-4, atol=2e-4)
+    assert ensemble.score(X, COUNTS, sample_weight=WEIGHTS) == pytest.approx(
+        ensemble.score(X[REPEATED], COUNTS[REPEATED]))
+
+
+@pytest.mark.parametrize("weight, message", [
+    (-np.ones(60), "Negative values in data passed to `sample_weight`"),
+    (np.zeros(60), "Sample weights must contain at least one non-zero number"),
+    (np.ones(59), r"sample_weight.shape == \(59,\), expected \(60,\)"),
+    (np.r_[np.nan, np.ones(59)], "Input sample_weight contains NaN"),
+])
+def test_bad_weights_are_refused_and_the_fitted_model_kept(weight, message):
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X, COUNTS)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, COUNTS, sample_weight=weight)
+    np.testing.assert_array_equal(model.predict(X), before)
