@@ -93,10 +93,12 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         loss.check_target(y)
         y = y.astype(np.float64, copy=False)
         _check_float32_range(y, "y holds values")
-        if self._target_scaling:  # statistics in float64: a float32 std of large targets overflows
-            self.y_loc_ = np.average(y, axis=0, weights=weight)
-            scale = np.sqrt(np.average((y - self.y_loc_) ** 2, axis=0, weights=weight))
-            self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        if self._target_scaling:
+            if not self._continues_partial_fit():  # a partial_fit keeps the first chunk's statistics
+                # statistics in float64: a float32 std of large targets overflows
+                self.y_loc_ = np.average(y, axis=0, weights=weight)
+                scale = np.sqrt(np.average((y - self.y_loc_) ** 2, axis=0, weights=weight))
+                self.y_scale_ = np.where(scale > 0, scale, 1.0)
             y = (y - self.y_loc_) / self.y_scale_
             _check_float32_range(y, "the standardised y holds values")
         self.n_outputs_ = y.shape[1]

@@ -323,7 +323,10 @@ class NeuralCostEstimator(BaseEstimator):
 
     def _apply_settings(self, X, y):
         """Resolve the data-dependent settings (:meth:`_resolve_settings`) into fitted attributes; called by ``fit``
-        on validated data before the loss and the network are built."""
+        on validated data before the loss and the network are built. A :meth:`partial_fit` that continues keeps
+        the settings of the first chunk."""
+        if self._continues_partial_fit():
+            return
         settings = self._resolve_settings(X, y)
         for name, value in settings.items():
             setattr(self, name + "_", value)
@@ -366,7 +369,40 @@ class NeuralCostEstimator(BaseEstimator):
 
     def _validate_X(self, X, reset, **kwargs):
         kwargs.setdefault("dtype", np.float32)
-        return validate_data(self, X, reset=reset, **kwargs)
+        # a partial_fit that continues checks the columns against the first chunk's, as predict does
+        return validate_data(self, X, reset=reset and not self._continues_partial_fit(), **kwargs)
+
+    def _continues_partial_fit(self) -> bool:
+        """Whether this ``fit`` is a :meth:`partial_fit` continuing a fitted network (the statistics, settings and
+        columns of the first chunk are kept)."""
+        return getattr(self, "_partial_fit_continues", False)
+
+    @keeps_state_on_error
+    def partial_fit(self, X, y, **fit_params):
+        """Train one epoch on ``(X, y)``, continuing the network fitted so far: for data that arrives in chunks.
+
+        The first call builds the network from its chunk: the input (and target) standardisation and every
+        ``"auto"`` setting come from that chunk and stay fixed; each later call runs one epoch over its chunk,
+        which must have the same columns and number of targets. There is no early stopping (there is no held-out
+        part of a chunk to stop on), and ``max_epochs``, ``early_stopping`` and ``warm_start`` are ignored;
+        ``n_iter_`` counts the epochs of all calls. ``fit_params`` are those of :meth:`fit` (``sample_weight``).
+        A later ``fit`` starts afresh (or continues, with ``warm_start=True``).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()  # the parameters as given, before those that partial_fit sets aside
+        continuing = hasattr(self, "net_")
+        overrides = {"max_epochs": 1, "early_stopping": False, "warm_start": continuing}
+        saved = {name: getattr(self, name) for name in overrides}
+        self.set_params(**overrides)
+        self._partial_fit_continues = continuing
+        try:
+            return self.fit(X, y, **fit_params)
+        finally:
+            self.set_params(**saved)
+            del self._partial_fit_continues
 
     def _resolve_loss(self):
         return get_loss(self.loss, self._task, estimator=type(self).__name__, **self._loss_defaults())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.special import logsumexp
@@ -18,6 +20,10 @@ from .metrics import poisson_d2_score
 
 def _fit_member(estimator, X, y, sample_weight):
     return estimator.fit(X, y, sample_weight=sample_weight)
+
+
+def _partial_fit_member(estimator, X, y, sample_weight):
+    return estimator.partial_fit(X, y, sample_weight=sample_weight)
 
 
 class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
@@ -91,6 +97,24 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             delayed(_fit_member)(clone(base).set_params(random_state=int(seed)), X, y, sample_weight)
             for seed in seeds
         )
+        return self._set_members(members)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of every member on the chunk ``(X, y)`` (see the member's ``partial_fit``); the first call
+        starts the members from their seeds. The fitted state changes only when all of them trained."""
+        if hasattr(self, "estimators_"):
+            members = [copy.deepcopy(m) for m in self.estimators_]
+        else:
+            self._validate_params()
+            base = GaussianUncertaintyRegressor() if self.estimator is None else self.estimator
+            seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_estimators)
+            members = [clone(base).set_params(random_state=int(seed)) for seed in seeds]
+        members = Parallel(n_jobs=self.n_jobs)(
+            delayed(_partial_fit_member)(member, X, y, sample_weight) for member in members
+        )
+        return self._set_members(members)
+
+    def _set_members(self, members):
         self.estimators_ = members
         self.n_features_in_ = members[0].n_features_in_
         if hasattr(members[0], "feature_names_in_"):

@@ -362,7 +362,8 @@ miner_
         was before this call.
         """
         self._begin_fit()
-        Xs = self._validate_images(X, reset=True)
+        continuing = self._continues_partial_fit()
+        Xs = self._validate_images(X, reset=not continuing)
         if y is None:
             raise ValueError("TripletEmbedder requires y to be passed, but the target y is None: fit(X, y) needs the "
                              "identity label of every sample")
@@ -384,7 +385,8 @@ miner_
             )
         if len(Xs) != len(y):
             raise ValueError(f"X has {len(Xs)} samples but y has {len(y)} labels")
-        self.classes_ = encoder.classes_
+        # identities seen so far: the network has no output per identity, so each chunk may bring new ones
+        self.classes_ = np.union1d(self.classes_, encoder.classes_) if continuing else encoder.classes_
         self.input_shape_ = tuple(Xs.shape[1:])
         codes = encoder.transform(y).astype(np.int64)
         self._apply_settings(Xs, codes)

@@ -1,0 +1,83 @@
+"""partial_fit: training on data that arrives in chunks, one epoch a call, continuing the same network."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+
+from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
+from sklearn_costs.metrics import one_shot_accuracy
+
+rng = np.random.default_rng(0)
+X = pd.DataFrame(rng.normal(size=(1200, 3)), columns=["speed", "lean", "throttle"])
+COUNTS = rng.poisson(np.exp(0.3 + 0.6 * X["speed"] - 0.4 * X["lean"] ** 2))
+REAL = 100 + 5 * np.sin(X["speed"]) + (0.2 + 0.5 * np.abs(X["lean"])) * rng.normal(size=1200)
+CHUNKS = [slice(0, 400), slice(400, 800), slice(800, 1000)]  # the last 200 rows are held out
+TEST = slice(1000, 1200)
+
+
+def small(cls, **kw):
+    return cls(hidden_layer_sizes=(16,), lr=3e-3, random_state=0, **kw)
+
+
+@pytest.mark.parametrize("make, y", [
+    (lambda: small(PoissonSpikeRegressor), COUNTS),
+    (lambda: small(GaussianUncertaintyRegressor), REAL),
+    (lambda: DeepEnsembleRegressor(small(GaussianUncertaintyRegressor), n_estimators=2, random_state=0), REAL),
+])
+def test_chunks_train_one_epoch_each_and_learn_as_fit_does(make, y):
+    model = make()
+    for epoch in range(15):
+        for chunk in CHUNKS:
+            model.partial_fit(X[chunk], y[chunk])
+    members = getattr(model, "estimators_", [model])
+    assert all(m.n_iter_ == 15 * len(CHUNKS) for m in members)
+    assert all(m.max_epochs == make().get_params().get("max_epochs", m.max_epochs) for m in members)
+    assert all(not m.warm_start and m.early_stopping for m in members)  # the parameters are left as they were
+    # as good as the same number of epochs over the whole training part at once
+    prefix = "estimator__" if isinstance(model, DeepEnsembleRegressor) else ""
+    whole = make().set_params(**{prefix + "max_epochs": 15, prefix + "early_stopping": False}).fit(X[:1000], y[:1000])
+    chunked, at_once = model.score(X[TEST], y[TEST]), whole.score(X[TEST], y[TEST])
+    assert chunked > at_once - 0.05 * abs(at_once)
+
+
+def test_the_first_chunk_fixes_the_standardisation():
+    model = small(GaussianUncertaintyRegressor).partial_fit(X[:400], REAL[:400])
+    loc, scale, mean = model.y_loc_.copy(), model.y_scale_.copy(), model.net_.module_.standardize.mean.clone()
+    model.partial_fit(X[400:800] * 10, REAL[400:800] * 10)
+    np.testing.assert_array_equal(model.y_loc_, loc)
+    np.testing.assert_array_equal(model.y_scale_, scale)
+    assert bool((model.net_.module_.standardize.mean == mean).all())
+    assert model.y_loc_ == pytest.approx(REAL[:400].mean())
+
+
+def test_a_chunk_of_other_columns_is_refused_and_the_model_kept():
+    model = small(PoissonSpikeRegressor).partial_fit(X[:400], COUNTS[:400])
+    before = model.predict(X[TEST])
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        model.partial_fit(X[["lean", "speed", "throttle"]][400:800], COUNTS[400:800])
+    with pytest.raises(ValueError, match="X has 2 features, but PoissonSpikeRegressor is expecting 3"):
+        model.partial_fit(X.to_numpy()[400:800, :2], COUNTS[400:800])
+    np.testing.assert_array_equal(model.predict(X[TEST]), before)
+    assert model.n_iter_ == 1
+
+
+def test_a_fit_after_partial_fit_starts_afresh():
+    model = small(PoissonSpikeRegressor, max_epochs=3).partial_fit(X[:400], COUNTS[:400])
+    model.fit(X[:400], COUNTS[:400])
+    assert model.n_iter_ == 3
+
+
+def test_embedder_trains_on_chunks_of_identities_it_keeps_adding():
+    digits = load_digits()
+    images, labels = digits.images.astype(np.float32), digits.target
+    seen = labels < 7
+    model = TripletEmbedder(embedding_dim=16, n_members=2, random_state=0)
+    first, second = seen & (labels < 4), seen & (labels >= 4)
+    for _ in range(10):
+        model.partial_fit(images[first], labels[first])
+        model.partial_fit(images[second], labels[second])
+    assert list(model.classes_) == list(range(7)) and model.n_iter_ == 20
+    assert model.input_size_ == (16, 16) and model.max_epochs_ == 1  # the first chunk's settings, one epoch a call
+    assert model.score(images[seen], labels[seen]) > 0.95  # recall@1 of the identities trained on, in two chunks
+    assert one_shot_accuracy(model.transform(images[~seen]), labels[~seen]) > 0.6  # 3-way on unseen digits
