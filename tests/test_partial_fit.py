@@ -27,7 +27,7 @@ def small(cls, **kw):
 ])
 def test_chunks_train_one_epoch_each_and_learn_as_fit_does(make, y):
     model = make()
-    for epoch in range(15):
+    for _ in range(15):
         for chunk in CHUNKS:
             model.partial_fit(X[chunk], y[chunk])
     members = getattr(model, "estimators_", [model])
