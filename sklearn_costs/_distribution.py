@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._validation import validated_sample_weight
 from .base import NeuralCostEstimator, as_tensor, keeps_state_on_error, names_the_estimator
 from .losses.base import DistributionLoss
 from .modules import DistributionHead, DistributionNetwork, Standardize, mlp
@@ -86,7 +87,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         self._begin_fit()
         loss = self._resolve_loss()
         X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
-        weight = _validated_weight(sample_weight, X)
+        weight = validated_sample_weight(sample_weight, X)
         y = np.asarray(y)
         self._y_is_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
@@ -217,13 +218,3 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
-
-
-def _validated_weight(sample_weight, X):
-    """``sample_weight`` checked (finite, non-negative, one per row, not all zero) as float64, or None when it
-    weighs every row alike (the unweighted fit is then exactly the same fit)."""
-    if sample_weight is None:
-        return None
-    weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-    return None if np.all(weight == weight[0]) else weight
-

@@ -393,7 +393,7 @@ class IdentityBatchLoader(SliceLoader):
         return batches
 
     def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
+        X = self.dataset.X
         for index in self._batches():
             index = torch.as_tensor(index, device=X.device)
-            yield X[index], y[index]
+            yield X[index], self.dataset.targets(index)

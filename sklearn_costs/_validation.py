@@ -11,8 +11,10 @@ from __future__ import annotations
 import numbers
 import re
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight
 
 #: The integers 1, 2, ...: the range of every count-like parameter (epochs, widths, lags, members).
 POSITIVE_INT = Interval(numbers.Integral, 1, None, closed="left")
@@ -107,3 +109,13 @@ def _is_loss(value) -> bool:
 #: ``loss``: a registered name (which one is resolved by the registry, whose message lists the names and a close
 #: match), a Loss subclass or a Loss instance.
 LOSS = Constraint("a registered loss name (str), a sklearn_costs.losses.Loss subclass or a Loss instance", _is_loss)
+
+
+def validated_sample_weight(sample_weight, X):
+    """``sample_weight`` checked (finite, non-negative, one per row, not all zero) as float64, or None when it
+    weighs every row alike (the unweighted fit is then exactly the same fit)."""
+    if sample_weight is None:
+        return None
+    weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    return None if np.all(weight == weight[0]) else weight
+

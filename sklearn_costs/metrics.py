@@ -284,10 +284,11 @@ def neg_calibration_error_scorer(estimator, X, y):
 # ----------------------------------------------------------------------------------------------------- retrieval
 
 
-def recall_at_1(embeddings, labels):
+def recall_at_1(embeddings, labels, sample_weight=None):
     """Leave-one-out 1-NN accuracy: the fraction of samples whose nearest other sample (Euclidean) shares its label.
 
-    Samples whose label occurs only once cannot be matched and are left out.
+    Samples whose label occurs only once cannot be matched and are left out; ``sample_weight`` weighs the
+    queries.
 
     Examples
     --------
@@ -306,7 +307,8 @@ def recall_at_1(embeddings, labels):
     if not matchable.any():
         raise ValueError("recall@1 needs at least one label that occurs twice")
     hit = labels[np.argmin(dist, axis=1)] == labels
-    return float(hit[matchable].mean())
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[matchable]
+    return float(np.average(hit[matchable], weights=weight))
 
 
 def few_shot_accuracy(embeddings, labels, shots=1, n_trials=20, random_state=0):

@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._training import IdentityBatchLoader
-from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT
+from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT, validated_sample_weight
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
 from .losses.embedding import TRIPLET_CONSTRAINTS
 from .modules import (
@@ -334,7 +334,7 @@ miner_
         return flat.reshape(len(flat), *sample_shape)
 
     @keeps_state_on_error
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the embedding on samples ``X`` with identity labels ``y``.
 
         Parameters
@@ -342,6 +342,10 @@ miner_
         X : array-like of shape (n, features), (n, H, W) or (n, C, H, W)
         y : array-like of shape (n,)
             Identity labels (any hashable); at least two identities, none missing.
+        sample_weight : array-like of shape (n,), optional
+            Non-negative weight of each sample: a mined triplet counts with its anchor's weight (a pair of the
+            contrastive loss with the product of its two weights), so photos of doubtful quality can count less.
+            Batches are drawn as without weights.
 
         Returns
         -------
@@ -385,12 +389,13 @@ miner_
             )
         if len(Xs) != len(y):
             raise ValueError(f"X has {len(Xs)} samples but y has {len(y)} labels")
+        weight = validated_sample_weight(sample_weight, Xs.reshape(len(Xs), -1))
         # identities seen so far: the network has no output per identity, so each chunk may bring new ones
         self.classes_ = np.union1d(self.classes_, encoder.classes_) if continuing else encoder.classes_
         self.input_shape_ = tuple(Xs.shape[1:])
         codes = encoder.transform(y).astype(np.int64)
         self._apply_settings(Xs, codes)
-        return self._fit_tensors(Xs, codes, self._resolve_loss())
+        return self._fit_tensors(Xs, codes, self._resolve_loss(), weight)
 
     def _data_shape(self, X, y):
         # The identities may change between warm starts: the network has no output per identity.
@@ -447,15 +452,16 @@ miner_
         _check_feature_names_in(self, input_features, generate_names=False)
         return np.asarray([f"embedding{i}" for i in range(self._n_features_out)], dtype=object)
 
-    def score(self, X, y):
+    def score(self, X, y, sample_weight=None):
         """Leave-one-out 1-NN accuracy (recall@1) in embedding space: the fraction of samples whose nearest other
-        sample has the same label. Samples whose label occurs once have no possible match and are left out.
+        sample has the same label (weighted by ``sample_weight``). Samples whose label occurs once have no possible
+        match and are left out.
 
         Higher is better; it needs no classifier, so ``GridSearchCV`` can compare losses and margins directly.
         """
         from .metrics import recall_at_1
 
-        return recall_at_1(self.transform(X), np.asarray(y))
+        return recall_at_1(self.transform(X), np.asarray(y), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -475,9 +481,10 @@ class _MemberCriterion(torch.nn.Module):
         self.normalized = normalized
 
     def forward(self, y_pred, y_true):
+        labels, weight = y_true if isinstance(y_true, (tuple, list)) else (y_true, None)  # (labels, weights)
         if self.members == 1:
-            return self.loss(y_pred, y_true)
+            return self.loss(y_pred, labels, weight)
         per_member = y_pred.reshape(len(y_pred), self.members, -1)
         if self.normalized:  # undo EmbeddingNetwork's 1 / sqrt(members): each member's embedding has unit norm
             per_member = per_member * self.members**0.5
-        return sum(self.loss(per_member[:, m], y_true) for m in range(self.members)) / self.members
+        return sum(self.loss(per_member[:, m], labels, weight) for m in range(self.members)) / self.members

@@ -74,3 +74,53 @@ def test_bad_weights_are_refused_and_the_fitted_model_kept(weight, message):
     with pytest.raises(ValueError, match=message):
         model.fit(X, COUNTS, sample_weight=weight)
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+# ------------------------------------------------------------------------------------------ weighted triplets
+
+def test_triplet_losses_weight_each_triplet_by_its_anchor():
+    import torch
+
+    from sklearn_costs.losses import ContrastiveLoss, TripletLoss
+
+    emb = torch.nn.functional.normalize(torch.randn(12, 3, generator=torch.Generator().manual_seed(0)), dim=1)
+    labels = torch.arange(12) % 3
+    ones, weight = torch.ones(12), torch.rand(12, generator=torch.Generator().manual_seed(1))
+    for loss in (TripletLoss(miner="all"), ContrastiveLoss()):
+        assert loss(emb, labels, ones).item() == pytest.approx(loss(emb, labels).item(), rel=1e-6)
+    # all triplets, each weighted by its anchor: the weighted mean of the per-anchor sums of hinges
+    loss = TripletLoss(miner="all")
+    d = ((emb[:, None] - emb[None]) ** 2).sum(-1)
+    terms, weights = [], []
+    for a in range(12):
+        for p in range(12):
+            for n in range(12):
+                if a != p and labels[a] == labels[p] and labels[a] != labels[n]:
+                    terms.append(torch.relu(d[a, p] - d[a, n] + 0.2))
+                    weights.append(weight[a])
+    expected = (torch.stack(terms) * torch.stack(weights)).sum() / torch.stack(weights).sum()
+    assert loss(emb, labels, weight).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_embedder_takes_sample_weight_in_fit_and_score():
+    from sklearn.datasets import load_digits
+
+    from sklearn_costs import TripletEmbedder
+    from sklearn_costs.metrics import recall_at_1
+
+    digits = load_digits()
+    images, labels = digits.images[:300].astype(np.float32), digits.target[:300]
+    weight = np.where(labels < 5, 1.0, 0.0)  # the digits 5-9 do not count
+    params = dict(embedding_dim=8, n_members=1, max_epochs=3, random_state=0)
+    plain = TripletEmbedder(**params).fit(images, labels)
+    weighted = TripletEmbedder(**params).fit(images, labels, sample_weight=weight)
+    assert not np.allclose(plain.transform(images[:5]), weighted.transform(images[:5]))
+    np.testing.assert_array_equal(  # uniform weights: the unweighted fit exactly
+        TripletEmbedder(**params).fit(images, labels, sample_weight=np.full(300, 2.0)).transform(images[:5]),
+        plain.transform(images[:5]))
+    emb = weighted.transform(images)
+    d = ((emb[:, None] - emb[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    hits = labels[d.argmin(1)] == labels  # neighbours among all samples, queries weighted
+    assert weighted.score(images, labels, sample_weight=weight) == pytest.approx(hits[labels < 5].mean())
+    assert recall_at_1(emb, labels, sample_weight=np.ones(300)) == pytest.approx(hits.mean())

@@ -80,7 +80,9 @@ cloned and searched over by ``GridSearchCV``. Their valid values are declared in
 fails before training with an error naming the parameter. Parameters without an entry are not checked.
 
 **Embedding losses** (task ``"embedding"``) take a batch of embeddings ``(n, m)`` and integer identity labels
-``(n,)`` and return a scalar: subclass :class:`EmbeddingLoss` and implement ``forward(embeddings, labels)``.
+``(n,)`` and return a scalar: subclass :class:`EmbeddingLoss` and implement ``forward(embeddings, labels)``, or
+``forward(embeddings, labels, weight=None)`` to support ``TripletEmbedder.fit(..., sample_weight=...)`` (``weight``
+holds the batch's sample weights; the built-in triplet losses weight each triplet by its anchor's weight).
 
 **Registering.** Built-in losses are registered by name. A third-party package adds its own through the entry-point
 group ``sklearn_costs.losses`` in its ``pyproject.toml``::
@@ -195,7 +197,8 @@ class DistributionLoss(Loss):
         return (per_sample * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
 
     def __call__(self, raw, y, weight=None):
-        return self.forward(raw, y, weight)
+        # a loss that overrides forward(raw, y) without weights still serves unweighted fits
+        return self.forward(raw, y) if weight is None else self.forward(raw, y, weight)
 
 
 class CountLoss(DistributionLoss):
@@ -239,11 +242,12 @@ class EmbeddingLoss(Loss):
 
     task = "embedding"
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None):
         raise NotImplementedError
 
-    def __call__(self, embeddings, labels):
-        return self.forward(embeddings, labels)
+    def __call__(self, embeddings, labels, weight=None):
+        # a loss whose forward takes no weights still serves unweighted fits
+        return self.forward(embeddings, labels) if weight is None else self.forward(embeddings, labels, weight)
 
 
 #: Per task: the base class its losses subclass (and what that base provides), and the methods each loss must

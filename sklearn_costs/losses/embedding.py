@@ -133,6 +133,10 @@ class BatchHardMiner:
 
 MINERS = {m.name: m for m in (AllTripletsMiner, SemiHardMiner, BatchHardMiner)}
 
+
+def _weighted_mean(values, weight):
+    return (values * weight).sum() / weight.sum().clamp_min(torch.finfo(values.dtype).tiny)
+
 #: The constraints of the triplet losses' parameters. The margin must be positive: with ``margin <= 0`` a mined
 #: semi-hard triplet (``d(a, n) > d(a, p)``) already has zero loss and nothing is learned.
 TRIPLET_CONSTRAINTS = {
@@ -162,13 +166,16 @@ class _TripletBase(EmbeddingLoss):
     margin = 0.0
     _parameter_constraints: dict = TRIPLET_CONSTRAINTS
 
-    def forward(self, embeddings, labels):
+    def forward(self, embeddings, labels, weight=None):
+        """The mean loss of the mined triplets; with sample weights ``weight``, each triplet weighted by its
+        anchor's weight."""
         dist = _distance(self.distance)(embeddings)
         with torch.no_grad():
             a, p, n = get_miner(self.miner)(dist.detach(), labels, self.margin)
         if len(a) == 0:
             return embeddings.sum() * 0.0
-        return self.triplet_loss(dist[a, p] - dist[a, n]).mean()
+        losses = self.triplet_loss(dist[a, p] - dist[a, n])
+        return losses.mean() if weight is None else _weighted_mean(losses, weight[a])
 
 
 @register_loss
@@ -259,7 +266,9 @@ class ContrastiveLoss(EmbeddingLoss):
     def __init__(self, margin=1.0):
         self.margin = margin
 
-    def forward(self, embeddings, labels):
+    def forward(self, embeddings, labels, weight=None):
+        """The mean cost of the pairs; with sample weights ``weight``, each pair weighted by the product of its two
+        samples' weights."""
         d = euclidean(embeddings)
         pos, neg = _masks(labels)
         upper = torch.triu(torch.ones_like(pos), diagonal=1)
@@ -268,4 +277,7 @@ class ContrastiveLoss(EmbeddingLoss):
         if n_pairs == 0:
             return embeddings.sum() * 0.0
         cost = torch.where(pos, d**2, torch.where(neg, F.relu(self.margin - d) ** 2, torch.zeros_like(d)))
-        return cost.sum() / n_pairs
+        if weight is None:
+            return cost.sum() / n_pairs
+        pairs = (pos | neg).to(cost.dtype) * (weight[:, None] * weight[None, :])
+        return (cost * pairs).sum() / pairs.sum().clamp_min(torch.finfo(cost.dtype).tiny)
