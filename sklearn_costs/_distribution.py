@@ -89,7 +89,8 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
         weight = validated_sample_weight(sample_weight, X)
         y = np.asarray(y)
-        self._y_is_1d = y.ndim == 1
+        if not self._continues_partial_fit():  # the first chunk's shape of y is that of the predictions
+            self._y_is_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
         loss.check_target(y)
         y = y.astype(np.float64, copy=False)

@@ -422,18 +422,25 @@ class NeuralCostEstimator(BaseEstimator):
         device = resolve_device(self.device)
         seed = self._seed()
         Xt, yt = as_tensor(X, device), as_tensor(y, device)
-        wt = None if sample_weight is None else as_tensor(sample_weight.astype(np.float32), device)
+        # the objective is a weighted mean, so the weights' scale is free: the largest as 1 keeps float32 from
+        # underflowing tiny ones
+        wt = None if sample_weight is None else as_tensor((sample_weight / sample_weight.max()).astype(np.float32),
+                                                          device)
         spec = self._network_spec(Xt, yt, loss, hidden)
         warm = self.warm_start and hasattr(self, "net_")
         if warm:
             self._check_warm_start(spec)
-        with _torch_threads(self.n_threads if device == "cpu" else None), _seeded(seed, device):
+        # a warm start draws new batches (and dropout masks): the epochs so far offset the seed
+        order_seed = seed + (len(self.net_.history) if warm else 0)
+        with _torch_threads(self.n_threads if device == "cpu" else None), _seeded(order_seed, device):
             if warm:
                 net = copy.deepcopy(self.net_)
                 # the training settings of this fit (as MLPRegressor's warm start takes them); the architecture
                 # was checked to be unchanged above
-                net.set_params(device=device, lr=self.lr, max_epochs=self._setting("max_epochs"),
-                               batch_size=self._batch_size(len(Xt)))
+                epochs = self.max_epochs if self._continues_partial_fit() else self._setting("max_epochs")
+                net.set_params(device=device, lr=self.lr, max_epochs=epochs, batch_size=self._batch_size(len(Xt)))
+                net.iterator_train__seed = order_seed  # (set_params would re-initialize the net for it)
+                self._set_validation(net, len(Xt), seed)
                 net.autocast_dtype = PRECISIONS[self.precision]
                 net.partial_fit(TensorDataset(Xt, yt, wt), None)
             else:
@@ -443,6 +450,7 @@ class NeuralCostEstimator(BaseEstimator):
             self._after_training(net, Xt, yt, loss, wt)
         self.net_ = net
         self._fitted_network_spec = spec
+        self._fitted_training = {"n_rows": len(Xt), "seed": seed}  # to rebuild the net as it was (persistence)
         self.loss_ = loss
         self.device_ = device
         self.history_ = _history_frame(net.history)
@@ -481,42 +489,57 @@ class NeuralCostEstimator(BaseEstimator):
         """Two rows of inputs and targets of the shapes in the network ``spec``: enough to build the network."""
         return torch.zeros(2, spec["features"]), torch.ones(2, spec["targets"])
 
-    def _rebuild_net(self, state_dict, batch_size):
+    def _rebuild_net(self, state_dict, batch_size, optimizer_state=None):
         """The fitted net, built anew from the fitted settings and loaded with ``state_dict`` (its module's
-        weights): :mod:`sklearn_costs.persistence` loads a model this way instead of unpickling it."""
+        weights) and ``optimizer_state``: :mod:`sklearn_costs.persistence` loads a model this way instead of
+        unpickling it."""
         spec = self._fitted_network_spec
         X, y = self._placeholder_data(spec)
         device = resolve_device(self.device_ if self.device_ == "cpu" or torch.cuda.is_available() else "cpu")
+        training = getattr(self, "_fitted_training", {"n_rows": len(X), "seed": 0})
         with _seeded(0, "cpu"):
             module = self._build_module(X, y, self.loss_, spec["hidden_layer_sizes"])
-        net = self._make_net(module, self.loss_, device, 0, len(X))
+        net = self._make_net(module, self.loss_, device, training["seed"], training["n_rows"])
         net.set_params(batch_size=batch_size)
         net.initialize()
         net.module_.load_state_dict(state_dict)
         net.module_.to(device)
+        if optimizer_state is not None:
+            net.optimizer_.load_state_dict(optimizer_state)
         # the epochs trained so far, so that a warm start counts on from them (n_iter_) as the saved net would
         for epoch, row in self.history_.iterrows():
             net.history.append({"epoch": int(epoch), "batches": [],
                                 **{k: float(v) for k, v in row.items() if np.isfinite(v)}})
         return net
 
+    def _validation(self, n_rows, seed):
+        """The validation split and the early-stopping callback this fit trains with, or ``(None, None)``."""
+        if not (self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION):
+            return None, None
+        stopping = EarlyStopping(patience=self._setting("n_iter_no_change"), load_best=True, sink=self._sink)
+        return ValidationSplit(self.validation_fraction, self._validation_split, seed), stopping
+
+    def _set_validation(self, net, n_rows, seed):
+        """Give a (deep-copied, initialized) net the validation of this fit's parameters: a warm start or a
+        partial_fit continues the network, not the training setup of the fit that built it."""
+        net.train_split, stopping = self._validation(n_rows, seed)
+        callbacks = [(name, cb) for name, cb in net.callbacks_ if name != "early_stopping"]
+        if stopping is not None:  # after skorch's loss recording, before the divergence guard (as _make_net has it)
+            guard = [name for name, _ in callbacks].index("divergence")
+            callbacks.insert(guard, ("early_stopping", stopping.initialize()))
+        net.callbacks_ = callbacks
+
     def _make_net(self, module, loss, device, seed, n_rows):
         optimizer = self._optimizer()
         optimizer_kwargs = {}
         if self.weight_decay:
             optimizer_kwargs["optimizer__weight_decay"] = self.weight_decay
-        callbacks = []
-        use_validation = self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION
-        if use_validation:
-            patience = self._setting("n_iter_no_change")
-            callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True, sink=self._sink)))
+        train_split, stopping = self._validation(n_rows, seed)
+        callbacks = [] if stopping is None else [("early_stopping", stopping)]
         # after early stopping: its last check is of the best weights that early stopping restores
         callbacks.append(("divergence", DivergenceGuard(self.lr, self._predictions_of(loss))))
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
-        train_split = None
-        if use_validation:
-            train_split = ValidationSplit(self.validation_fraction, self._validation_split, seed)
         return CostNet(
             module=module,
             criterion=self._criterion(loss),

@@ -36,8 +36,9 @@ class Standardize(nn.Module):
     @classmethod
     def of(cls, X: torch.Tensor, weight: torch.Tensor | None = None) -> Standardize:
         """The standardizer of the rows of ``X`` ``(n, features)``: their column means and (sample) standard
-        deviations, weighted by ``weight`` as frequencies (a row of weight 2 counts as two rows). A constant
-        column, or a single row (which has no spread), is scaled by 1."""
+        deviations; with ``weight``, the weighted mean and the weighted root mean square deviation (which the
+        weights' overall scale does not change). A constant column, or a single row (which has no spread), is
+        scaled by 1."""
         if weight is None:
             mean = X.mean(0)
             scale = X.std(0) if len(X) > 1 else torch.ones_like(mean)
@@ -45,8 +46,7 @@ class Standardize(nn.Module):
             w = weight.to(X.dtype)[:, None]
             total = w.sum()
             mean = (w * X).sum(0) / total
-            spread = (w * (X - mean) ** 2).sum(0)
-            scale = torch.sqrt(spread / (total - 1)) if total > 1 else torch.ones_like(mean)
+            scale = torch.sqrt((w * (X - mean) ** 2).sum(0) / total)
         return cls(mean, torch.where(scale > 0, scale, torch.ones_like(scale)))
 
     def forward(self, x):

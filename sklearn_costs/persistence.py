@@ -6,7 +6,8 @@ can run arbitrary code on load. :func:`dump` writes a zip archive of three parts
 - ``estimator.json``: the estimator's class, its constructor parameters and its fitted attributes, as plain JSON
   (tuples, arrays, data frames, losses and nested estimators are tagged records);
 - ``arrays.npz``: the numerical fitted attributes, read back with ``numpy.load(allow_pickle=False)``;
-- ``weights.pt``: the networks' ``state_dict`` tensors, read back with ``torch.load(weights_only=True)``.
+- ``weights.pt``: the networks' ``state_dict`` tensors and their optimizers' state (Adam's moments, ...), read back
+  with ``torch.load(weights_only=True)``.
 
 :func:`load` builds only the package's own estimators and losses from it: the class must be one of
 :data:`ESTIMATORS`, a loss is looked up by its registry name, and the network is rebuilt from the fitted settings
@@ -14,8 +15,8 @@ and filled with the stored weights. Predictions of the loaded model equal the sa
 
 What cannot be written this way is refused by :func:`dump` with a ``TypeError`` saying what to change: a custom
 ``torch.nn.Module`` or optimizer class, a loss that is not registered by name, a callable miner, a
-``RandomState`` instance. A loaded model trains on (``warm_start=True``) from the stored weights with a fresh
-optimizer state.
+``RandomState`` instance. A loaded model trains on (``warm_start=True``, ``partial_fit``) exactly as the saved one
+would: the optimizer's state and the seeds are stored too.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def dump(estimator, file) -> None:
                 "estimator": record}
     arrays, weights = io.BytesIO(), io.BytesIO()
     np.savez(arrays, **writer.arrays)
-    torch.save(writer.weights, weights)
+    torch.save({"modules": writer.weights, "optimizers": writer.optimizers}, weights)
     with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("estimator.json", json.dumps(metadata, indent=1))
         archive.writestr("arrays.npz", arrays.getvalue())
@@ -115,6 +116,7 @@ class _Writer:
     def __init__(self):
         self.arrays: dict[str, np.ndarray] = {}
         self.weights: dict[str, torch.Tensor] = {}
+        self.optimizers: dict[str, dict] = {}
 
     def estimator(self, estimator, key):
         name = type(estimator).__name__
@@ -129,6 +131,7 @@ class _Writer:
             if attr == "net_":
                 self.weights.update({f"{key}.{k}": v.detach().cpu().clone()
                                      for k, v in value.module_.state_dict().items()})
+                self.optimizers[key] = _to_cpu(value.optimizer_.state_dict())
                 attributes[attr] = {"__net__": key, "batch_size": value.batch_size}
             else:
                 attributes[attr] = self.value(value, f"{key}.{attr}", f"the fitted attribute {attr}")
@@ -183,9 +186,19 @@ class _Writer:
         return cls.name
 
 
+def _to_cpu(state):
+    if torch.is_tensor(state):
+        return state.detach().cpu().clone()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_cpu(v) for v in state)
+    return state
+
+
 class _Reader:
     def __init__(self, arrays, weights):
-        self.arrays, self.weights = arrays, weights
+        self.arrays, self.weights, self.optimizers = arrays, weights["modules"], weights["optimizers"]
 
     def estimator(self, record):
         cls = ESTIMATORS.get(record.get("class"))
@@ -195,6 +208,8 @@ class _Reader:
         estimator = cls(**{k: self.value(v) for k, v in record["params"].items()})
         net = None
         for attr, value in record["attributes"].items():
+            if not (attr.endswith("_") or attr.startswith("_")) or attr.startswith("__") or hasattr(cls, attr):
+                raise ValueError(f"the file sets {attr!r}, which is not a fitted attribute; load refuses it")
             if isinstance(value, dict) and "__net__" in value:
                 net = value
             else:
@@ -202,7 +217,8 @@ class _Reader:
         if net is not None:
             prefix = net["__net__"] + "."
             state = {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
-            estimator.net_ = estimator._rebuild_net(state, batch_size=net["batch_size"])
+            estimator.net_ = estimator._rebuild_net(state, batch_size=net["batch_size"],
+                                                    optimizer_state=self.optimizers[net["__net__"]])
         return estimator
 
     def value(self, value):

@@ -81,3 +81,38 @@ def test_embedder_trains_on_chunks_of_identities_it_keeps_adding():
     assert model.input_size_ == (16, 16) and model.max_epochs_ == 1  # the first chunk's settings, one epoch a call
     assert model.score(images[seen], labels[seen]) > 0.95  # recall@1 of the identities trained on, in two chunks
     assert one_shot_accuracy(model.transform(images[~seen]), labels[~seen]) > 0.6  # 3-way on unseen digits
+
+
+def test_partial_fit_after_fit_trains_one_epoch_without_holding_out_rows():
+    for model, y in ((small(PoissonSpikeRegressor, max_epochs=3), COUNTS),
+                     (TripletEmbedder(embedding_dim=4, hidden_layer_sizes=(8,), max_epochs=3, random_state=0),
+                      np.arange(1200) % 6)):
+        model.fit(X[:400], y[:400])
+        assert model.history_["valid_loss"].notna().all()
+        model.partial_fit(X[400:800], y[400:800])
+        assert model.n_iter_ == 4 and np.isnan(model.history_["valid_loss"].iloc[-1])
+
+
+def test_each_partial_fit_draws_new_batches(monkeypatch):
+    from sklearn_costs._training import SliceLoader
+
+    orders = []
+    original = SliceLoader._order
+
+    def recorded(self):
+        order = original(self)
+        if order is not None:
+            orders.append(order.clone())
+        return order
+
+    monkeypatch.setattr(SliceLoader, "_order", recorded)
+    model = small(PoissonSpikeRegressor)
+    for _ in range(3):
+        model.partial_fit(X[:400], COUNTS[:400])
+    assert len(orders) == 3 and not any(bool((orders[i] == orders[j]).all()) for i, j in ((0, 1), (1, 2), (0, 2)))
+
+
+def test_a_warm_start_after_partial_fit_validates_again():
+    model = small(PoissonSpikeRegressor).partial_fit(X[:800], COUNTS[:800])
+    model.set_params(warm_start=True, max_epochs=2).fit(X[:800], COUNTS[:800])
+    assert model.n_iter_ == 3 and model.history_["valid_loss"].iloc[1:].notna().all()

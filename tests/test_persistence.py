@@ -157,3 +157,19 @@ def test_only_the_package_estimators_are_written():
 
     with pytest.raises(TypeError, match="dump writes the estimators of sklearn-costs .* got Pipeline"):
         dump(make_pipeline(StandardScaler(), PoissonSpikeRegressor()), io.BytesIO())
+
+
+def test_a_loaded_model_warm_starts_as_the_saved_one_does():
+    make, X, y = CASES["poisson"]
+    model = make().fit(X, y)
+    loaded = _round_trip(model)
+    for m in (model, loaded):
+        m.set_params(warm_start=True, max_epochs=2).fit(X, y)
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-6)
+    pd.testing.assert_frame_equal(loaded.history_.drop(columns="dur"), model.history_.drop(columns="dur"))
+
+
+def test_a_file_that_sets_a_method_is_refused():
+    out = _tampered("estimator.json", lambda b: b.replace(b'"n_iter_":', b'"predict":'))
+    with pytest.raises(ValueError, match="the file sets 'predict', which is not a fitted attribute"):
+        load(out)

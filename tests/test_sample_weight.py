@@ -14,7 +14,7 @@ WEIGHTS = rng.integers(0, 4, size=60)
 REPEATED = np.repeat(np.arange(60), WEIGHTS)
 # A GLM trained to convergence on the full batch: its optimum is the weighted MLE, whatever the starting point,
 # so a weighted fit and a fit on repeated rows must agree.
-GLM = dict(hidden_layer_sizes=(), optimizer="lbfgs", lr=1.0, max_epochs=100, batch_size=-1, early_stopping=False,
+GLM = dict(hidden_layer_sizes=(), optimizer="lbfgs", lr=0.1, max_epochs=60, batch_size=-1, early_stopping=False,
            random_state=0)
 
 
@@ -124,3 +124,12 @@ def test_embedder_takes_sample_weight_in_fit_and_score():
     hits = labels[d.argmin(1)] == labels  # neighbours among all samples, queries weighted
     assert weighted.score(images, labels, sample_weight=weight) == pytest.approx(hits[labels < 5].mean())
     assert recall_at_1(emb, labels, sample_weight=np.ones(300)) == pytest.approx(hits.mean())
+
+
+def test_the_scale_of_the_weights_does_not_matter():
+    params = dict(hidden_layer_sizes=(8,), max_epochs=5, random_state=0)
+    weight = rng.uniform(0.1, 3.0, size=60)
+    fits = [GaussianUncertaintyRegressor(**params).fit(X, REAL, sample_weight=weight * scale)
+            for scale in (1.0, 1 / weight.sum(), 1e-30, 1e20)]
+    for other in fits[1:]:
+        np.testing.assert_allclose(other.predict(X), fits[0].predict(X), rtol=1e-5, atol=1e-5)
