@@ -35,7 +35,7 @@ _FLOAT32_CHECKS = {
 
 
 # A weighted fit equals a fit on repeated rows in its objective, not in its trajectory: minibatches and the
-# early-stopping split are drawn over rows, and repeating rows changes both. tests/test_sample_weight.py checks the
+# early-stopping split are drawn over rows, and repeating rows changes both (and the triplets a batch can mine). tests/test_sample_weight.py checks the
 # equivalence where it holds (a GLM trained to convergence on the full batch).
 _SAMPLE_WEIGHT_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": "stochastic minibatches over rows: equal objectives, other "
@@ -46,8 +46,6 @@ _SAMPLE_WEIGHT_CHECKS = {
 def _expected_failures(estimator):
     if isinstance(estimator, PoissonSpikeRegressor):
         return {**_CONTINUOUS_TARGET_CHECKS, **_FLOAT32_CHECKS, **_SAMPLE_WEIGHT_CHECKS}
-    if isinstance(estimator, TripletEmbedder):
-        return _FLOAT32_CHECKS
     return {**_FLOAT32_CHECKS, **_SAMPLE_WEIGHT_CHECKS}
 
 
