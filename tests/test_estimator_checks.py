@@ -35,8 +35,8 @@ _FLOAT32_CHECKS = {
 
 
 # A weighted fit equals a fit on repeated rows in its objective, not in its trajectory: minibatches and the
-# early-stopping split are drawn over rows, and repeating rows changes both (and the triplets a batch can mine). tests/test_sample_weight.py checks the
-# equivalence where it holds (a GLM trained to convergence on the full batch).
+# early-stopping split are drawn over rows, and repeating rows changes both (and the triplets a batch can mine).
+# tests/test_sample_weight.py checks the equivalence where it holds (a GLM trained to convergence on the full batch).
 _SAMPLE_WEIGHT_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": "stochastic minibatches over rows: equal objectives, other "
                                                      "trajectories",
