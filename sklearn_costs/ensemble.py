@@ -18,12 +18,9 @@ from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
 
 
-def _fit_member(estimator, X, y, sample_weight):
-    return estimator.fit(X, y, sample_weight=sample_weight)
-
-
-def _partial_fit_member(estimator, X, y, sample_weight):
-    return estimator.partial_fit(X, y, sample_weight=sample_weight)
+def _train_member(estimator, method, X, y, sample_weight):
+    """``estimator.fit`` or ``estimator.partial_fit`` (``method``) on the data, in a joblib worker."""
+    return getattr(estimator, method)(X, y, sample_weight=sample_weight)
 
 
 class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
@@ -88,16 +85,10 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
         The ensemble's parameters and the member's are checked before any member trains.
         """
-        self._validate_params()
-        base = GaussianUncertaintyRegressor() if self.estimator is None else self.estimator
-        base._begin_fit()
-        base._resolve_loss()
-        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_estimators)
-        members = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_member)(clone(base).set_params(random_state=int(seed)), X, y, sample_weight)
-            for seed in seeds
-        )
-        return self._set_members(members)
+        members = self._new_members()
+        members[0]._begin_fit()
+        members[0]._resolve_loss()
+        return self._train(members, "fit", X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of every member on the chunk ``(X, y)`` (see the member's ``partial_fit``); the first call
@@ -105,16 +96,21 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if hasattr(self, "estimators_"):
             members = [copy.deepcopy(m) for m in self.estimators_]
         else:
-            self._validate_params()
-            base = GaussianUncertaintyRegressor() if self.estimator is None else self.estimator
-            seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_estimators)
-            members = [clone(base).set_params(random_state=int(seed)) for seed in seeds]
-        members = Parallel(n_jobs=self.n_jobs)(
-            delayed(_partial_fit_member)(member, X, y, sample_weight) for member in members
-        )
-        return self._set_members(members)
+            members = self._new_members()
+        return self._train(members, "partial_fit", X, y, sample_weight)
 
-    def _set_members(self, members):
+    def _new_members(self):
+        """Unfitted clones of the member, each with its own seed drawn from ``random_state``."""
+        self._validate_params()
+        base = GaussianUncertaintyRegressor() if self.estimator is None else self.estimator
+        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_estimators)
+        return [clone(base).set_params(random_state=int(seed)) for seed in seeds]
+
+    def _train(self, members, method, X, y, sample_weight):
+        """Train the members (in parallel with ``n_jobs``) and make them the fitted state."""
+        members = Parallel(n_jobs=self.n_jobs)(
+            delayed(_train_member)(member, method, X, y, sample_weight) for member in members
+        )
         self.estimators_ = members
         self.n_features_in_ = members[0].n_features_in_
         if hasattr(members[0], "feature_names_in_"):

@@ -74,7 +74,7 @@ def no_training(monkeypatch):
         raise AssertionError("training started before the parameters were checked")
 
     monkeypatch.setattr(NeuralCostEstimator, "_fit_tensors", training_started)
-    monkeypatch.setattr(sklearn_costs.ensemble, "_fit_member", training_started)
+    monkeypatch.setattr(sklearn_costs.ensemble, "_train_member", training_started)
 
 
 def _fitted_state(estimator):
