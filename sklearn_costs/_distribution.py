@@ -8,10 +8,55 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._validation import validated_sample_weight
-from .base import NeuralCostEstimator, as_tensor, keeps_state_on_error, names_the_estimator
+from ._mixture import mixture_log_prob, mixture_mean_std, mixture_sample
+from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
+from .base import NeuralCostEstimator, _LossCriterion, as_tensor, keeps_state_on_error, names_the_estimator
 from .losses.base import DistributionLoss
-from .modules import DistributionHead, DistributionNetwork, Standardize, mlp
+from .modules import DistributionHead, DistributionNetwork, MemberMLP, Standardize, mlp
+
+#: ``n_members="auto"``: as many members as keep ``n_members * n_rows`` within ``MEMBER_ROWS``, 1 to
+#: ``MAX_MEMBERS`` (the members train side by side, so their cost grows with the rows they see together).
+MEMBER_ROWS = 1_000_000
+MAX_MEMBERS = 5
+#: ``hidden_layer_sizes="auto"``: two hidden layers, ``MIN_WIDTH`` to ``MAX_WIDTH`` wide.
+MIN_WIDTH = 64
+MAX_WIDTH = 256
+#: The regressors' docstrings on their ``"auto"`` defaults (arguments of ``fill_common_parameters``).
+REGRESSOR_DOC = {"hidden_layer_sizes": '"auto"', "hidden_type": 'tuple of int or "auto"', "n_threads": '"auto"'}
+REGRESSOR_DOC["hidden_doc"] = """
+        ``"auto"``: two layers of 64 units, wider for many targets (the power of two at or above the number of
+        targets, at most 256), reported as ``hidden_layer_sizes_``; see
+        :func:`sklearn_costs.resolve_regressor_settings`."""
+
+
+def resolve_regressor_settings(n_rows, n_features, n_targets, params):
+    """The settings of :class:`~sklearn_costs.GaussianUncertaintyRegressor` and
+    :class:`~sklearn_costs.PoissonSpikeRegressor` for data of ``n_rows`` rows, ``n_features`` features and
+    ``n_targets`` targets: ``params`` (the estimator's ``hidden_layer_sizes`` and ``n_members``) with each
+    ``"auto"`` replaced by its rule's value. The rules were chosen on some of the UCI sets and M1 and checked on
+    the others (docs/benchmarks.rst):
+
+    - ``hidden_layer_sizes``: two layers of ``MIN_WIDTH`` (64) units, wider for many targets, which all share the
+      hidden layers: the power of two at or above the number of targets, at most ``MAX_WIDTH`` (256).
+    - ``n_members``: networks trained side by side as one batched network and predicting the equal mixture of
+      their distributions (a deep ensemble, Lakshminarayanan et al. 2017): ``MAX_MEMBERS`` (5), or fewer when
+      ``n_members * n_rows`` would exceed ``MEMBER_ROWS`` (one million), for speed; 1 for a network without hidden
+      layers (a GLM, whose fit does not depend on its start).
+    """
+    del n_features  # no rule uses it (yet): the widths that worked did not depend on it
+    resolved = {}
+    hidden = params["hidden_layer_sizes"]
+    if hidden == "auto":
+        width = int(np.clip(2 ** int(np.ceil(np.log2(max(n_targets, 1)))), MIN_WIDTH, MAX_WIDTH))
+        hidden = (width, width)
+    else:
+        hidden = (int(hidden),) if np.ndim(hidden) == 0 else tuple(int(v) for v in hidden)
+    resolved["hidden_layer_sizes"] = hidden
+    members = params["n_members"]
+    if members == "auto":
+        members = int(np.clip(MEMBER_ROWS // max(n_rows, 1), 1, MAX_MEMBERS)) if hidden else 1
+    resolved["n_members"] = int(members)
+    return resolved
 
 
 def mean_log_density(log_density, sample_weight=None) -> float:
@@ -33,14 +78,30 @@ def _check_float32_range(y, what):
 
 
 class _PredictedMean:
-    """The predicted mean from the network's raw output: what the divergence guard checks (a class, not a lambda,
-    so that the fitted net pickles)."""
+    """The predicted mean from the network's raw output (of ``members`` members side by side: their mixture's
+    mean): what the divergence guard checks (a class, not a lambda, so that the fitted net pickles)."""
 
-    def __init__(self, loss):
+    def __init__(self, loss, members=1):
         self.loss = loss
+        self.members = members
 
     def __call__(self, raw):
-        return self.loss.mean(self.loss.link(raw))
+        mean = self.loss.mean(self.loss.link(raw))
+        return mean.reshape(len(mean), self.members, -1).mean(1)
+
+
+class _MembersCriterion(_LossCriterion):
+    """The loss of ``members`` networks side by side (their outputs one after the other along the targets): the
+    mean of the members' losses, each on the same targets."""
+
+    def __init__(self, loss, members):
+        super().__init__(loss)
+        self.members = members
+
+    def forward(self, y_pred, y_true):
+        if isinstance(y_true, (tuple, list)):  # (targets, sample weights)
+            return self.loss(y_pred, y_true[0].repeat(1, self.members), *y_true[1:]) / self.members
+        return self.loss(y_pred, y_true.repeat(1, self.members)) / self.members
 
 
 class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
@@ -51,6 +112,20 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     """
 
     _target_scaling = False
+    _network_parameters = ("n_members",)
+    _parameter_constraints: dict = {
+        **NeuralCostEstimator._parameter_constraints,
+        "hidden_layer_sizes": [LAYER_SIZES, AUTO],
+        "n_members": [POSITIVE_INT, AUTO],
+    }
+
+    def _resolve_settings(self, X, y):
+        return resolve_regressor_settings(len(X), X.shape[1], y.shape[1],
+                                          {"hidden_layer_sizes": self.hidden_layer_sizes,
+                                           "n_members": self.n_members})
+
+    def _members(self) -> int:
+        return self._setting("n_members")
 
     @keeps_state_on_error
     def fit(self, X, y, sample_weight=None):
@@ -104,21 +179,31 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             y = (y - self.y_loc_) / self.y_scale_
             _check_float32_range(y, "the standardised y holds values")
         self.n_outputs_ = y.shape[1]
+        self._apply_settings(X, y)
         return self._fit_tensors(X, y.astype(np.float32), loss, weight)
 
     def _build_module(self, X, y, loss, hidden, weight=None):
-        body = mlp(X.shape[1], hidden, self.activation, self.dropout)
+        members = self._members()
         width = hidden[-1] if hidden else X.shape[1]
-        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y))
+        if members == 1:
+            body = mlp(X.shape[1], hidden, self.activation, self.dropout)
+        else:
+            body = MemberMLP(members, X.shape[1], hidden, activation=self.activation, dropout=self.dropout)
+        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y), members=members)
         return DistributionNetwork(Standardize.of(X, weight), body, head)
 
+    def _criterion(self, loss):
+        members = self._members()
+        return _LossCriterion(loss) if members == 1 else _MembersCriterion(loss, members)
+
     def _predictions_of(self, loss):
-        return _PredictedMean(loss)
+        return _PredictedMean(loss, self._members())
 
     def _after_training(self, net, X, y, loss, weight):
         if type(loss).fit_shared is DistributionLoss.fit_shared:
             return  # nothing fitted after training: spare a forward pass over the training data
         params = loss.link(net.forward(X, training=False, device=X.device))
+        y = y.repeat(1, self._members())  # each member's parameters are fitted to the same targets
         shared = loss.fit_shared(params, y) if weight is None else loss.fit_shared(params, y, weight=weight)
         if shared:
             head = net.module_.head
@@ -129,25 +214,31 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
 
     # ------------------------------------------------------------------------------------- predictions
 
-    def _validated_params(self, X):
-        """Distribution parameters (torch, float32, original target units) for ``X``."""
+    def _member_params(self, X):
+        """Distribution parameters of each member (torch, float32, original target units) for ``X``: a dict of
+        ``(n_members, n_rows, n_targets)`` tensors."""
         check_is_fitted(self, "net_")
         X = self._validate_X(X, reset=False)
+        members = self._members()
         with torch.no_grad():
             params = self.loss_.link(self._forward(X))
         if self._target_scaling:
-            params = self.loss_.rescale(params, torch.as_tensor(self.y_loc_), torch.as_tensor(self.y_scale_))
-        return params
+            loc, scale = (torch.as_tensor(np.tile(v, members)) for v in (self.y_loc_, self.y_scale_))
+            params = self.loss_.rescale(params, loc, scale)
+        return {k: v.reshape(len(v), members, -1).transpose(0, 1) for k, v in params.items()}
 
     def _shape(self, a):
         """NumPy float64 (as scikit-learn regressors return), 1-D when ``y`` was."""
         a = a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a, dtype=np.float64)
-        return a[:, 0] if self._y_is_1d else a
+        return a[..., 0] if self._y_is_1d else a
 
     @names_the_estimator
     def predict(self, X, return_std=False):
         """The predicted mean of each target, and with ``return_std=True`` also the predicted std, as sklearn's
         ``GaussianProcessRegressor.predict(X, return_std=True)`` and ``BayesianRidge`` return them.
+
+        With ``n_members_ > 1`` they are the mean and std of the members' equal mixture: the std adds the
+        members' disagreement to their noise.
 
         Returns
         -------
@@ -157,36 +248,41 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         """
         if return_std:
             return self._mean_and_std(X)
-        params = self._validated_params(X)
-        return self._shape(self.loss_.mean(params))
+        params = self._member_params(X)
+        return self._shape(self.loss_.mean(params).double().mean(0))
 
     def _mean_and_std(self, X):
-        params = self._validated_params(X)
+        params = self._member_params(X)
         if not self.loss_.has_std:
             raise ValueError(
                 f"the {self.loss_.name!r} loss has no standard deviation (its distribution has no finite "
                 "variance), so return_std=True has no answer; use predict_interval for its quantiles"
             )
-        return self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params))
+        mean, std = mixture_mean_std(self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params)))
+        return mean, std
 
     @names_the_estimator
     def predict_distribution(self, X) -> dict:
-        """Every distribution parameter (mean, std or dispersion, ...) of each target, as NumPy arrays."""
-        params = self._validated_params(X)
-        return {name: self._shape(value) for name, value in params.items()}
+        """Every distribution parameter (mean, std or dispersion, ...) of each target, as NumPy arrays of the shape
+        of ``predict(X)``; with ``n_members_ > 1``, of each member, with a first axis of members (the prediction
+        is their equal mixture)."""
+        params = self._member_params(X)
+        single = self._members() == 1
+        return {name: self._shape(value[0] if single else value) for name, value in params.items()}
 
     @names_the_estimator
     def log_likelihood(self, X, y):
-        """Log-probability (mass or density) of each observed target under the fitted distribution.
+        """Log-probability (mass or density) of each observed target under the fitted distribution (with
+        ``n_members_ > 1``, the members' equal mixture).
 
         Returns an array of the shape of ``y``; ``.sum()`` is the data's log-likelihood. Constants are included,
         so values from different losses can be compared.
         """
-        params = self._validated_params(X)
-        y = self._check_y(y, len(next(iter(params.values()))))
+        params = self._member_params(X)
+        y = self._check_y(y, params[self.loss_.parameter_names[0]].shape[1])
         with torch.no_grad():
             out = self.loss_.log_prob({k: v.double() for k, v in params.items()}, as_tensor(y, "cpu").double())
-        return self._shape(out)
+        return self._shape(mixture_log_prob(out.numpy()))
 
     def _check_y(self, y, n_rows):
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
@@ -198,7 +294,8 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
 
     @names_the_estimator
     def sample(self, X, n_samples=1, random_state=None):
-        """Draw targets from the fitted distribution: shape ``(n_samples, *predict(X).shape)``.
+        """Draw targets from the fitted distribution (with ``n_members_ > 1``, the members' mixture: each draw of
+        a row from a member picked at random): shape ``(n_samples, *predict(X).shape)``.
 
         Parameters
         ----------
@@ -208,10 +305,13 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         random_state : int, RandomState or None
             Seed of the draws.
         """
-        params = self._validated_params(X)
-        numpy_params = {k: v.detach().cpu().double().numpy() for k, v in params.items()}
+        params = self._member_params(X)
         rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        draws = np.stack([self.loss_.sample(numpy_params, rng) for _ in range(n_samples)])
+        draws = []
+        for m in range(self._members()):
+            numpy_params = {k: v[m].detach().cpu().double().numpy() for k, v in params.items()}
+            draws.append(np.stack([self.loss_.sample(numpy_params, rng) for _ in range(n_samples)]))
+        draws = mixture_sample(np.stack(draws), rng)
         return draws[..., 0] if self._y_is_1d else draws
 
     def __sklearn_tags__(self):

@@ -6,13 +6,13 @@ import copy
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._distribution import DistributionRegressor, mean_log_density
+from ._mixture import mixture_log_prob, mixture_mean_std, mixture_quantile, mixture_sample
 from ._validation import POSITIVE_INT, Constraint, is_int
 from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
@@ -132,14 +132,11 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if not return_std:
             return np.mean([m.predict(X) for m in members], axis=0)
         means, stds = zip(*(m._mean_and_std(X) for m in members))
-        means, stds = np.array(means), np.array(stds)
-        mean = means.mean(0)
-        return mean, np.sqrt(np.maximum((stds**2 + means**2).mean(0) - mean**2, 0.0))
+        return mixture_mean_std(means, stds)
 
     def log_likelihood(self, X, y):
         """Log-probability of each target under the mixture: ``log mean_m p_m(y | x)``."""
-        log_p = np.array([m.log_likelihood(X, y) for m in self._members()])
-        return logsumexp(log_p, axis=0) - np.log(len(log_p))
+        return mixture_log_prob([m.log_likelihood(X, y) for m in self._members()])
 
     def _members_are_continuous(self):
         member = self.estimators_[0] if hasattr(self, "estimators_") else self.estimator
@@ -157,29 +154,18 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be in (0, 1); got {coverage!r}")
         members = self._members()
-        dists = [m._scipy(X) for m in members]
-        shape = members[0]._shape
-
-        def quantile(q):
-            member_quantiles = [d.ppf(q) for d in dists]  # the mixture quantile lies between them
-            lo, hi = np.min(member_quantiles, axis=0), np.max(member_quantiles, axis=0)
-            for _ in range(60):  # the bracket halves each time: 60 halvings reach float64 resolution
-                mid = 0.5 * (lo + hi)
-                below = np.mean([d.cdf(mid) for d in dists], axis=0) < q
-                lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-            return shape(0.5 * (lo + hi))
-
+        # every component of every member, each of equal weight (members of equal size)
+        dists = [d for m in members for d in m._component_distributions(X)]
         tail = (1 - coverage) / 2
-        return quantile(tail), quantile(1 - tail)
+        shape = members[0]._shape
+        return shape(mixture_quantile(dists, tail)), shape(mixture_quantile(dists, 1 - tail))
 
     def sample(self, X, n_samples=1, random_state=None):
         """Draws from the mixture: each draw of each row comes from a member picked at random."""
         members = self._members()
         rng = check_random_state(random_state)
         draws = np.stack([m.sample(X, n_samples, rng.randint(np.iinfo(np.int32).max)) for m in members])
-        pick = rng.randint(len(members), size=draws.shape[1:3])
-        pick = pick.reshape(pick.shape + (1,) * (draws.ndim - 3))
-        return np.take_along_axis(draws, pick[None], axis=0)[0]
+        return mixture_sample(draws, rng)
 
     def score(self, X, y, sample_weight=None):
         """The members' own score, of the mixture: mean log predictive density for continuous targets (higher is

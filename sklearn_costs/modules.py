@@ -71,21 +71,28 @@ class DistributionHead(nn.Module):
     Per-sample outputs come from one linear layer; *shared* outputs (one value per target, such as a neuron's
     dispersion) are free parameters broadcast over the batch. ``init_raw`` ``(n_targets, n_outputs)`` sets the bias
     and the shared values, so training starts at the targets' marginal distribution.
+
+    With ``members`` > 1 the features are ``(n, members, n_in)`` (a :class:`MemberMLP` without output layer), each
+    member has its own linear layer and shared values (all started at ``init_raw``), and the output holds the
+    members' parameters one after the other along the targets: ``(n, members * n_targets, n_outputs)``.
     """
 
-    def __init__(self, n_in, n_targets, shared_mask, init_raw=None):
+    def __init__(self, n_in, n_targets, shared_mask, init_raw=None, members=1):
         super().__init__()
-        self.n_targets = n_targets
+        self.members = members
+        self.n_targets = n_targets * members
         self.register_buffer("shared_mask", torch.tensor(shared_mask, dtype=torch.bool))
         n_per_sample = int((~self.shared_mask).sum())
         n_shared = int(self.shared_mask.sum())
-        self.linear = nn.Linear(n_in, n_targets * n_per_sample)
-        self.shared = nn.Parameter(torch.zeros(n_targets, n_shared))
+        per_member = n_targets * n_per_sample
+        self.linear = nn.Linear(n_in, per_member) if members == 1 else MemberLinear(members, n_in, per_member)
+        self.shared = nn.Parameter(torch.zeros(self.n_targets, n_shared))
         if init_raw is not None:
             init_raw = torch.as_tensor(init_raw, dtype=torch.float32).reshape(n_targets, len(shared_mask))
             with torch.no_grad():
-                self.linear.bias.copy_(init_raw[:, ~self.shared_mask].reshape(-1))
-                self.shared.copy_(init_raw[:, self.shared_mask])
+                bias = init_raw[:, ~self.shared_mask].reshape(-1)
+                self.linear.bias.copy_(bias if members == 1 else bias.expand(members, -1))
+                self.shared.copy_(init_raw[:, self.shared_mask].repeat(members, 1))
 
     def forward(self, h):
         per_sample = self.linear(h).reshape(len(h), self.n_targets, -1)
@@ -149,10 +156,14 @@ class MemberLinear(nn.Module):
 
 
 class MemberMLP(nn.Module):
-    """``members`` MLPs of the same shape trained side by side (batched matrix products), each ending in a linear
-    layer to ``n_out``; the output is their ``(n, members * n_out)`` concatenation."""
+    """``members`` MLPs of the same shape trained side by side (batched matrix products).
 
-    def __init__(self, members, n_inputs, hidden_layer_sizes, n_out, activation="relu", dropout=0.0):
+    With ``n_out``, each ends in a linear layer to ``n_out`` and the output is their ``(n, members * n_out)``
+    concatenation; without, the output is the last hidden layer of each, ``(n, members, width)`` (the input of a
+    :class:`DistributionHead` with as many members; with no hidden layer, the input repeated for each member).
+    """
+
+    def __init__(self, members, n_inputs, hidden_layer_sizes, n_out=None, activation="relu", dropout=0.0):
         super().__init__()
         self.members = members
         layers: list[nn.Module] = []
@@ -162,12 +173,15 @@ class MemberMLP(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
-        layers.append(MemberLinear(members, width, n_out))
+        self.flatten = n_out is not None
+        if self.flatten:
+            layers.append(MemberLinear(members, width, n_out))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
         x = x.reshape(len(x), 1, -1).expand(-1, self.members, -1)
-        return self.layers(x).reshape(len(x), -1)
+        out = self.layers(x)
+        return out.reshape(len(x), -1) if self.flatten else out
 
 
 class SmallCNN(nn.Module):
