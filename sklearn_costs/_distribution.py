@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._mixture import mixture_log_prob, mixture_mean_std, mixture_sample
+from ._training import MemberSliceLoader
 from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
 from .base import NeuralCostEstimator, _LossCriterion, as_tensor, keeps_state_on_error, names_the_estimator
 from .losses.base import DistributionLoss
@@ -91,17 +92,30 @@ class _PredictedMean:
 
 
 class _MembersCriterion(_LossCriterion):
-    """The loss of ``members`` networks side by side (their outputs one after the other along the targets): the
-    mean of the members' losses, each on the same targets."""
+    """The loss of ``members`` networks side by side (their outputs one after the other along the targets), with
+    the members folded into the batch so that the loss is called once: the mean of the members' losses.
+
+    In training the targets are ``(rows, members, targets)``, each member's own rows
+    (:class:`~sklearn_costs._training.MemberSliceLoader`); in evaluation ``(rows, targets)``, the same rows for
+    every member. Sample weights come along in the same layout.
+    """
 
     def __init__(self, loss, members):
         super().__init__(loss)
         self.members = members
 
     def forward(self, y_pred, y_true):
-        if isinstance(y_true, (tuple, list)):  # (targets, sample weights)
-            return self.loss(y_pred, y_true[0].repeat(1, self.members), *y_true[1:]) / self.members
-        return self.loss(y_pred, y_true.repeat(1, self.members)) / self.members
+        y, weight = y_true if isinstance(y_true, (tuple, list)) else (y_true, None)
+        rows, members = len(y_pred), self.members
+        raw = y_pred.reshape(rows, members, -1, y_pred.shape[-1]).transpose(0, 1)
+        raw = raw.reshape(rows * members, -1, y_pred.shape[-1])  # member-major
+        if y.ndim == 3:
+            y = y.transpose(0, 1).reshape(rows * members, -1)
+            weight = None if weight is None else weight.transpose(0, 1).reshape(-1)
+        else:
+            y = y.repeat(members, 1)
+            weight = None if weight is None else weight.repeat(members)
+        return self.loss(raw, y) if weight is None else self.loss(raw, y, weight)
 
 
 class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
@@ -199,6 +213,12 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     def _predictions_of(self, loss):
         return _PredictedMean(loss, self._members())
 
+    def _iterator_train(self):
+        members = self._members()
+        if members == 1:
+            return {}
+        return {"iterator_train": MemberSliceLoader, "iterator_train__members": members}
+
     def _after_training(self, net, X, y, loss, weight):
         if type(loss).fit_shared is DistributionLoss.fit_shared:
             return  # nothing fitted after training: spare a forward pass over the training data
@@ -249,7 +269,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         if return_std:
             return self._mean_and_std(X)
         params = self._member_params(X)
-        return self._shape(self.loss_.mean(params).double().mean(0))
+        return self._shape(self.loss_.mean(params)).mean(0)  # as _mean_and_std computes it, to the last bit
 
     def _mean_and_std(self, X):
         params = self._member_params(X)

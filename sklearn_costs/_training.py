@@ -80,6 +80,30 @@ class SliceLoader:
             yield X[rows], self.dataset.targets(rows)
 
 
+class MemberSliceLoader(SliceLoader):
+    """Training batches for ``members`` networks side by side (a batched network), each member with its own
+    permutation of the rows each epoch: batch ``k`` holds every member's own ``k``-th slice, as inputs
+    ``(rows, members, ...)`` and targets ``(rows, members, ...)``. The members then see the data in different
+    orders, as separately trained networks do, which makes them differ more than their random starts alone."""
+
+    def __init__(self, dataset, batch_size=128, shuffle=True, seed=None, members=1):
+        super().__init__(dataset, batch_size, shuffle, seed)
+        self.members = members
+
+    def __iter__(self):
+        n = len(self.dataset)
+        orders = torch.stack([torch.randperm(n, generator=self.generator) for _ in range(self.members)])
+        orders = orders.to(self.dataset.X.device)
+        for start in range(0, n, self.batch_size):
+            rows = orders[:, start : start + self.batch_size]  # (members, batch)
+            targets = self.dataset.targets(rows)
+            if isinstance(targets, tuple):
+                targets = tuple(t.transpose(0, 1) for t in targets)
+            elif targets is not None:
+                targets = targets.transpose(0, 1)
+            yield self.dataset.X[rows].transpose(0, 1), targets
+
+
 class ValidationSplit:
     """skorch ``train_split``: hold out ``fraction`` of the rows, at random (seeded), as the last rows, or by label.
 

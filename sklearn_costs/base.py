@@ -96,10 +96,12 @@ def as_tensor(array: np.ndarray, device) -> torch.Tensor:
 
 
 #: ``n_threads="auto"``: one PyTorch thread when a training step costs fewer multiply-adds than this (rows of a batch
-#: times the network's weights), PyTorch's own thread count above it. Measured on 2 cores with nothing else running:
-#: 5 x (64, 64) networks at batch 16 (4e5) trained 1.8x faster on one thread than on two, at batch 147 (3.5e6)
-#: alike, and networks of 2e6 to 2e8 multiply-adds a step 1.3-2.5x faster on two.
-THREAD_WORK = 1_000_000
+#: times the network's weights), PyTorch's own thread count above it. Measured on 2 cores: with nothing else
+#: running, 5 x (64, 64) networks at batch 16 (4e5) trained 1.8x faster on one thread than on two, at batch 147
+#: (3.5e6) alike, and networks of 2e6 to 2e8 multiply-adds 1.3-2.5x faster on two; with another job running, two
+#: threads made the batch-147 fit 7x slower (30 s against 4). Below 1e7 one thread loses little alone and wins
+#: much when the cores are shared.
+THREAD_WORK = 10_000_000
 
 
 def resolve_threads(n_threads, module: torch.nn.Module, batch_size: int, device: str):
@@ -169,7 +171,7 @@ hidden_layer_sizes : {hidden_type}, default={hidden_layer_sizes}
     n_threads : int >= 1, None or "auto", default={n_threads}
         PyTorch CPU threads during fit and predict; None leaves PyTorch's own setting; ``"auto"`` takes one thread
         for a network whose training step is too small to share between threads (batch rows x weights below
-        a million, see :func:`sklearn_costs.base.resolve_threads`) and PyTorch's setting otherwise, reported as
+        ten million, see :func:`sklearn_costs.base.resolve_threads`) and PyTorch's setting otherwise, reported as
         ``n_threads_``. Set 1 when several fits run side by side on few cores (``GridSearchCV(n_jobs=...)``),
         where threads would compete.
     random_state : int, RandomState or None, default=None

@@ -179,7 +179,10 @@ class MemberMLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
-        x = x.reshape(len(x), 1, -1).expand(-1, self.members, -1)
+        """``x``: ``(n, features)``, the same rows for every member, or ``(n, members, features)``, rows of each
+        member's own (a batch of :class:`~sklearn_costs._training.MemberSliceLoader`)."""
+        if x.ndim == 2:
+            x = x.reshape(len(x), 1, -1).expand(-1, self.members, -1)
         out = self.layers(x)
         return out.reshape(len(x), -1) if self.flatten else out
 

@@ -21,7 +21,8 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     train, _ = data
-    member = GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), max_epochs=30, lr=1e-2)
+    # members of one network each: the mixture of separate estimators (tests/test_members.py: of members inside)
+    member = GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), n_members=1, max_epochs=30, lr=1e-2)
     return DeepEnsembleRegressor(member, n_estimators=3, random_state=0).fit(train.X, train.y)
 
 
@@ -49,7 +50,7 @@ def test_log_likelihood_and_cdf_are_those_of_the_mixture(fitted, data):
 def test_interval_holds_the_mixture_probability(fitted, data):
     _, test = data
     lower, upper = fitted.predict_interval(test.X.iloc[:50], coverage=0.8)
-    members = [m._scipy(test.X.iloc[:50]) for m in fitted.estimators_]
+    members = [d for m in fitted.estimators_ for d in m._component_distributions(test.X.iloc[:50])]
     # the members' scipy distributions hold (n_rows, n_outputs) parameters
     np.testing.assert_allclose(np.mean([d.cdf(lower[:, None]) for d in members], axis=0), 0.1, atol=1e-9)
     np.testing.assert_allclose(np.mean([d.cdf(upper[:, None]) for d in members], axis=0), 0.9, atol=1e-9)

@@ -86,7 +86,7 @@ def test_d2_of_a_silent_neuron_is_undefined_and_left_out():
 
 def test_log_likelihood_equals_scipy_at_the_predicted_rate(population):
     X, Y, _ = population
-    model = fit(X, Y, max_epochs=3)
+    model = fit(X, Y, max_epochs=3, n_members=1)  # one network: one Poisson (the mixture: tests/test_members.py)
     np.testing.assert_allclose(model.log_likelihood(X[:50], Y[:50]),
                                stats.poisson.logpmf(Y[:50], model.predict(X[:50])), rtol=1e-5, atol=1e-6)
 
@@ -94,8 +94,8 @@ def test_log_likelihood_equals_scipy_at_the_predicted_rate(population):
 def test_negative_binomial_fits_over_dispersed_neuron_better(population):
     X, Y, _ = population
     train, test = slice(0, 2400), slice(2400, None)
-    poisson = fit(X[train], Y[train])
-    nb = fit(X[train], Y[train], loss="negative_binomial")
+    poisson = fit(X[train], Y[train], n_members=1)
+    nb = fit(X[train], Y[train], loss="negative_binomial", n_members=1)
     ll_p = poisson.log_likelihood(X[test], Y[test]).mean(0)
     ll_nb = nb.log_likelihood(X[test], Y[test]).mean(0)
     assert ll_nb[2] > ll_p[2] + 0.05  # the gamma-modulated neuron
