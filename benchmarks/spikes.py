@@ -8,7 +8,7 @@ are skipped there (counted in the table).
 
 Compared side by side on the same folds:
 - ``PoissonSpikeRegressor()`` as a user gets it (only ``random_state`` set; its ``"auto"`` settings resolved from
-  the data: five (256, 256) members side by side for 171 neurons),
+  the data: two (128, 128) members side by side for 171 neurons),
 - the tuned single network of earlier tables, (128, 128) with lr=3e-3 picked on the first two folds, Poisson and
   negative binomial losses,
 - sklearn PoissonRegressor fitted per neuron (GLM),

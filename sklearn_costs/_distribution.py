@@ -15,18 +15,19 @@ from .base import NeuralCostEstimator, _LossCriterion, as_tensor, keeps_state_on
 from .losses.base import DistributionLoss
 from .modules import DistributionHead, DistributionNetwork, MemberMLP, Standardize, mlp
 
-#: ``n_members="auto"``: as many members as keep ``n_members * n_rows`` within ``MEMBER_ROWS``, 1 to
-#: ``MAX_MEMBERS`` (the members train side by side, so their cost grows with the rows they see together).
-MEMBER_ROWS = 1_000_000
+#: ``n_members="auto"``: as many members (at most ``MAX_MEMBERS``) as keep an epoch of all of them within
+#: ``MEMBER_WORK`` multiply-adds (rows x weights of a member): on the tables of the UCI sets that is five, while a
+#: recording of many neurons gets fewer, so that the fit stays quick.
+MEMBER_WORK = 1e9
 MAX_MEMBERS = 5
 #: ``hidden_layer_sizes="auto"``: two hidden layers, ``MIN_WIDTH`` to ``MAX_WIDTH`` wide.
 MIN_WIDTH = 64
-MAX_WIDTH = 256
+MAX_WIDTH = 128
 #: The regressors' docstrings on their ``"auto"`` defaults (arguments of ``fill_common_parameters``).
 REGRESSOR_DOC = {"hidden_layer_sizes": '"auto"', "hidden_type": 'tuple of int or "auto"', "n_threads": '"auto"'}
 REGRESSOR_DOC["hidden_doc"] = """
         ``"auto"``: two layers of 64 units, wider for many targets (the power of two at or above the number of
-        targets, at most 256), reported as ``hidden_layer_sizes_``; see
+        targets, at most 128), reported as ``hidden_layer_sizes_``; see
         :func:`sklearn_costs.resolve_regressor_settings`."""
 
 
@@ -38,13 +39,13 @@ def resolve_regressor_settings(n_rows, n_features, n_targets, params):
     the others (docs/benchmarks.rst):
 
     - ``hidden_layer_sizes``: two layers of ``MIN_WIDTH`` (64) units, wider for many targets, which all share the
-      hidden layers: the power of two at or above the number of targets, at most ``MAX_WIDTH`` (256).
-    - ``n_members``: networks trained side by side as one batched network and predicting the equal mixture of
-      their distributions (a deep ensemble, Lakshminarayanan et al. 2017): ``MAX_MEMBERS`` (5), or fewer when
-      ``n_members * n_rows`` would exceed ``MEMBER_ROWS`` (one million), for speed; 1 for a network without hidden
-      layers (a GLM, whose fit does not depend on its start).
+      hidden layers: the power of two at or above the number of targets, at most ``MAX_WIDTH`` (128).
+    - ``n_members``: networks trained side by side as one batched network, each seeing the rows in its own order,
+      and predicting the equal mixture of their distributions (a deep ensemble, Lakshminarayanan et al. 2017):
+      ``MAX_MEMBERS`` (5), or fewer when an epoch of all of them would exceed ``MEMBER_WORK`` (1e9) multiply-adds
+      (rows times a member's weights), for speed; 1 for a network without hidden layers (a GLM, whose fit does not
+      depend on its start).
     """
-    del n_features  # no rule uses it (yet): the widths that worked did not depend on it
     resolved = {}
     hidden = params["hidden_layer_sizes"]
     if hidden == "auto":
@@ -55,7 +56,9 @@ def resolve_regressor_settings(n_rows, n_features, n_targets, params):
     resolved["hidden_layer_sizes"] = hidden
     members = params["n_members"]
     if members == "auto":
-        members = int(np.clip(MEMBER_ROWS // max(n_rows, 1), 1, MAX_MEMBERS)) if hidden else 1
+        widths = (n_features, *hidden, n_targets)
+        weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        members = int(np.clip(MEMBER_WORK // max(n_rows * weights, 1), 1, MAX_MEMBERS)) if hidden else 1
     resolved["n_members"] = int(members)
     return resolved
 

@@ -31,8 +31,8 @@ class PoissonSpikeRegressor(DistributionRegressor):
         all: on small data they cost about as much as one network), predicting the equal mixture of their
         distributions, as :class:`~sklearn_costs.DeepEnsembleRegressor` does with separate estimators. Their
         disagreement widens the predictive distribution where one network would be over-confident. ``"auto"``:
-        5, fewer above 200,000 rows (at most one million rows for all members together), 1 without hidden layers;
-        reported as ``n_members_``.
+        5, fewer when an epoch of them all would cost more than 1e9 multiply-adds (rows x weights; e.g. 2 for 171
+        neurons in 12,000 bins), 1 without hidden layers; reported as ``n_members_``.
     {common_parameters}
 
     Attributes
