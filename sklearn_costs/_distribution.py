@@ -28,7 +28,7 @@ REGRESSOR_DOC = {"hidden_layer_sizes": '"auto"', "hidden_type": 'tuple of int or
 REGRESSOR_DOC["hidden_doc"] = """
         ``"auto"``: two layers of 64 units, wider for many targets (the power of two at or above the number of
         targets, at most 128), reported as ``hidden_layer_sizes_``; see
-        :func:`sklearn_costs.resolve_regressor_settings`."""
+        ``sklearn_costs._distribution.resolve_regressor_settings``."""
 
 
 def resolve_regressor_settings(n_rows, n_features, n_targets, params):

@@ -90,10 +90,13 @@ class MemberSliceLoader(SliceLoader):
         super().__init__(dataset, batch_size, shuffle, seed)
         self.members = members
 
+    def _member_order(self):
+        order = self._order()
+        return torch.arange(len(self.dataset), device=self.dataset.X.device) if order is None else order
+
     def __iter__(self):
         n = len(self.dataset)
-        orders = torch.stack([torch.randperm(n, generator=self.generator) for _ in range(self.members)])
-        orders = orders.to(self.dataset.X.device)
+        orders = torch.stack([self._member_order() for _ in range(self.members)])
         for start in range(0, n, self.batch_size):
             rows = orders[:, start : start + self.batch_size]  # (members, batch)
             targets = self.dataset.targets(rows)

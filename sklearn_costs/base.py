@@ -171,7 +171,7 @@ hidden_layer_sizes : {hidden_type}, default={hidden_layer_sizes}
     n_threads : int >= 1, None or "auto", default={n_threads}
         PyTorch CPU threads during fit and predict; None leaves PyTorch's own setting; ``"auto"`` takes one thread
         for a network whose training step is too small to share between threads (batch rows x weights below
-        ten million, see :func:`sklearn_costs.base.resolve_threads`) and PyTorch's setting otherwise, reported as
+        ten million, see ``sklearn_costs.base.resolve_threads``) and PyTorch's setting otherwise, reported as
         ``n_threads_``. Set 1 when several fits run side by side on few cores (``GridSearchCV(n_jobs=...)``),
         where threads would compete.
     random_state : int, RandomState or None, default=None

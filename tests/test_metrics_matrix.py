@@ -128,7 +128,8 @@ def test_report_of_an_ensemble_uses_the_mixture(fitted):
     ("negative_binomial", lambda p: np.sqrt(p["rate"] + p["dispersion"] * p["rate"] ** 2)),
 ])
 def test_poisson_regressor_predicts_the_std_of_its_count_distribution(loss, std_of):
-    model = PoissonSpikeRegressor(loss=loss, hidden_layer_sizes=(8,), max_epochs=15, random_state=0).fit(X, COUNT_Y)
+    model = PoissonSpikeRegressor(loss=loss, hidden_layer_sizes=(8,), n_members=1, max_epochs=15,
+                                  random_state=0).fit(X, COUNT_Y)
     mean, std = model.predict(X[:20], return_std=True)
     params = model.predict_distribution(X[:20])
     np.testing.assert_allclose(mean, model.predict(X[:20]))

@@ -172,7 +172,9 @@ HAND = [
     (GaussianUncertaintyRegressor, {"min_std": 0.0}, r"'min_std' .* must be a float in the range \(0.0, inf\)"),
     *[(cls, {"n_iter_no_change": v}, r"'n_iter_no_change' .* must be an int in the range \[1, inf\)")
       for cls in NEURAL for v in (0, -3)],
-    *[(cls, {"n_threads": 0}, r"'n_threads' .* must be an int in the range \[1, inf\) or None") for cls in NEURAL],
+    *[(cls, {"n_threads": 0}, r"'n_threads' .* must be an int in the range \[1, inf\)") for cls in NEURAL],
+    *[(cls, {"n_members": 0}, r"'n_members' .* must be an int in the range \[1, inf\)")
+      for cls in (PoissonSpikeRegressor, GaussianUncertaintyRegressor)],
     # the other ranges
     *[(cls, params, message) for cls in NEURAL for params, message in [
         ({"max_epochs": 2.5}, "'max_epochs'"),
@@ -245,10 +247,15 @@ def test_triplet_embedder_constraints_accept_auto(params):
 
 
 @pytest.mark.parametrize("cls", REGRESSORS)
-@pytest.mark.parametrize("name", ["hidden_layer_sizes", "lr", "weight_decay", "n_iter_no_change", "max_epochs"])
+@pytest.mark.parametrize("name", ["lr", "weight_decay", "n_iter_no_change", "max_epochs"])
 def test_regressors_refuse_auto_they_cannot_resolve(cls, name):
     with pytest.raises(InvalidParameterError, match=f"'{name}'"):
         cls(**{name: "auto"})._validate_params()
+
+
+@pytest.mark.parametrize("cls", REGRESSORS)
+def test_regressors_resolve_their_auto_defaults(cls):
+    assert {cls().get_params()[name] for name in ("hidden_layer_sizes", "n_members", "n_threads")} == {"auto"}
 
 
 @pytest.mark.parametrize("value", [(), (8,), [8, 4], 8, np.int64(3)])

@@ -106,7 +106,7 @@ def test_each_partial_fit_draws_new_batches(monkeypatch):
         return order
 
     monkeypatch.setattr(SliceLoader, "_order", recorded)
-    model = small(PoissonSpikeRegressor)
+    model = small(PoissonSpikeRegressor).set_params(n_members=1)
     for _ in range(3):
         model.partial_fit(X[:400], COUNTS[:400])
     assert len(orders) == 3 and not any(bool((orders[i] == orders[j]).all()) for i, j in ((0, 1), (1, 2), (0, 2)))

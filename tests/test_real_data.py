@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.linear_model import PoissonRegressor
+from sklearn.linear_model import BayesianRidge, PoissonRegressor
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
@@ -40,7 +40,8 @@ def test_one_network_beats_per_neuron_glms_on_m1(m1):
     X = m1.kinematics.to_numpy()
     Y = m1.counts.to_numpy()[:, :24]
     train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
-    net = PoissonSpikeRegressor(hidden_layer_sizes=(256, 256), lr=3e-3, random_state=0).fit(X[train], Y[train])
+    net = PoissonSpikeRegressor(hidden_layer_sizes=(256, 256), lr=3e-3, n_members=1, random_state=0).fit(X[train],
+                                                                                                        Y[train])
     d2_net = poisson_d2_per_target(Y[test], net.predict(X[test]), Y[train].mean(0))
     scaler = StandardScaler().fit(X[train])
     glm = np.column_stack([PoissonRegressor(alpha=0).fit(scaler.transform(X[train]), Y[train, j])
@@ -58,7 +59,8 @@ def test_a_second_of_kinematic_history_raises_d2_on_m1(m1):
     train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
     d2 = []
     for inputs in (X, history):
-        net = PoissonSpikeRegressor(hidden_layer_sizes=(128, 128), lr=3e-3, random_state=0).fit(inputs[train], Y[train])
+        net = PoissonSpikeRegressor(hidden_layer_sizes=(128, 128), lr=3e-3, n_members=1, random_state=0)
+        net.fit(inputs[train], Y[train])
         d2.append(np.nanmean(poisson_d2_per_target(Y[test], net.predict(inputs[test]), Y[train].mean(0))))
     assert history.shape[1] == 4 * 7
     assert d2[1] > d2[0] + 0.008
@@ -127,3 +129,38 @@ def test_default_embedder_on_105x105_characters_of_unseen_alphabets_beats_raw_pi
         chars = data.alphabet[new] == alphabet
         pixels = one_shot_accuracy(data.images[new][chars].reshape(chars.sum(), -1), data.target[new][chars])
         assert one_shot_accuracy(emb[chars], data.target[new][chars]) > pixels + 0.2
+
+
+def _bayesian_ridge_nll(X_train, y_train, X_test, y_test):
+    from scipy.stats import norm
+
+    mean, std = BayesianRidge().fit(X_train, y_train).predict(X_test, return_std=True)
+    return -norm.logpdf(y_test, mean, std).mean()
+
+
+@pytest.mark.parametrize("name, rows, members", [("naval", 10_000, 5)])
+def test_default_regressor_on_a_10000_row_table_beats_a_linear_gaussian(name, rows, members):
+    real_data_or_skip()
+    data = load_uci(name)
+    train, test = data.splits[0]
+    train = train[:rows]
+    model = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
+    assert (model.hidden_layer_sizes_, model.n_members_) == ((64, 64), members)
+    nll = -model.score(data.X[test], data.y[test])
+    assert nll < _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test]) - 0.1
+
+
+def test_default_spike_regressor_on_150_neurons_beats_per_neuron_glms(m1):
+    X = m1.kinematics.to_numpy()
+    Y = m1.counts.to_numpy()[:6000, :150]
+    X = X[:6000]
+    cut = 4800  # blocked in time
+    model = PoissonSpikeRegressor(random_state=0).fit(X[:cut], Y[:cut])
+    assert model.hidden_layer_sizes_ == (128, 128) and 1 <= model.n_members_ <= 5
+    d2_net = poisson_d2_per_target(Y[cut:], model.predict(X[cut:]), Y[:cut].mean(0))
+    scaler = StandardScaler().fit(X[:cut])
+    glm = np.column_stack([PoissonRegressor(alpha=1e-4).fit(scaler.transform(X[:cut]), Y[:cut, j])
+                           .predict(scaler.transform(X[cut:])) for j in range(Y.shape[1])])
+    d2_glm = poisson_d2_per_target(Y[cut:], glm, Y[:cut].mean(0))
+    assert np.nanmedian(d2_net) > np.nanmedian(d2_glm)
+    assert np.nanmean(np.maximum(d2_net, -1)) > np.nanmean(np.maximum(d2_glm, -1))
