@@ -86,5 +86,6 @@ for name in ("poisson", "generalized_poisson"):
     model = PoissonSpikeRegressor(loss=name, hidden_layer_sizes=(32,), max_epochs=60, random_state=0).fit(X, Y)
     log_lik = model.log_likelihood(X, Y).mean()
     print(f"{name:>20}: mean log-likelihood per bin {log_lik:.4f}, D2 {model.score(X, Y):.3f}")
-xi = model.predict_distribution(X[:1])["xi"].item()
-print(f"learned dispersion xi = {xi:+.3f} (negative: more regular than Poisson)")
+xi = model.predict_distribution(X[:1])["xi"][:, 0]  # one value per member of the model (n_members_)
+print(f"learned dispersion xi of the {model.n_members_} members: {np.round(xi, 3)} (negative: more regular than "
+      "Poisson)")

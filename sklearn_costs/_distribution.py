@@ -96,7 +96,8 @@ class _PredictedMean:
 
 class _MembersCriterion(_LossCriterion):
     """The loss of ``members`` networks side by side (their outputs one after the other along the targets), with
-    the members folded into the batch so that the loss is called once: the mean of the members' losses.
+    the members folded into the batch so that the loss is called once: the mean of the members' losses, with the
+    gradient of their sum.
 
     In training the targets are ``(rows, members, targets)``, each member's own rows
     (:class:`~sklearn_costs._training.MemberSliceLoader`); in evaluation ``(rows, targets)``, the same rows for
@@ -118,7 +119,11 @@ class _MembersCriterion(_LossCriterion):
         else:
             y = y.repeat(members, 1)
             weight = None if weight is None else weight.repeat(members)
-        return self.loss(raw, y) if weight is None else self.loss(raw, y, weight)
+        mean = self.loss(raw, y) if weight is None else self.loss(raw, y, weight)
+        # the value is the members' mean loss (comparable to one network's), the gradient that of their sum: each
+        # member's weights get the gradient of its own loss, as a separately trained network would (plain SGD
+        # would otherwise train each member at lr / members)
+        return mean + (members - 1) * (mean - mean.detach())
 
 
 class DistributionRegressor(RegressorMixin, NeuralCostEstimator):

@@ -459,23 +459,23 @@ class NeuralCostEstimator(BaseEstimator):
         order_seed = seed + (len(self.net_.history) if warm else 0)
         with _seeded(order_seed, device):
             module = self.net_.module_ if warm else self._build_module(Xt, yt, loss, hidden, wt)
-            n_rows = len(Xt) if self._batch_size(len(Xt)) == -1 else self._batch_size(len(Xt))
-            threads = resolve_threads(self.n_threads, module, n_rows, device)
-        with _torch_threads(threads if device == "cpu" else None), _seeded(order_seed, device):
-            if warm:
-                net = copy.deepcopy(self.net_)
-                # the training settings of this fit (as MLPRegressor's warm start takes them); the architecture
-                # was checked to be unchanged above
-                epochs = self.max_epochs if self._continues_partial_fit() else self._setting("max_epochs")
-                net.set_params(device=device, lr=self.lr, max_epochs=epochs, batch_size=self._batch_size(len(Xt)))
-                net.iterator_train__seed = order_seed  # (set_params would re-initialize the net for it)
-                self._set_validation(net, len(Xt), seed)
-                net.autocast_dtype = PRECISIONS[self.precision]
-                net.partial_fit(TensorDataset(Xt, yt, wt), None)
-            else:
-                net = self._make_net(module, loss, device, seed, len(Xt))
-                net.fit(TensorDataset(Xt, yt, wt), None)
-            self._after_training(net, Xt, yt, loss, wt)
+            batch = self._batch_size(len(Xt))
+            threads = resolve_threads(self.n_threads, module, len(Xt) if batch == -1 else batch, device)
+            with _torch_threads(threads if device == "cpu" else None):
+                if warm:
+                    net = copy.deepcopy(self.net_)
+                    # the training settings of this fit (as MLPRegressor's warm start takes them); the architecture
+                    # was checked to be unchanged above
+                    epochs = self.max_epochs if self._continues_partial_fit() else self._setting("max_epochs")
+                    net.set_params(device=device, lr=self.lr, max_epochs=epochs, batch_size=batch)
+                    net.iterator_train__seed = order_seed  # (set_params would re-initialize the net for it)
+                    self._set_validation(net, len(Xt), seed)
+                    net.autocast_dtype = PRECISIONS[self.precision]
+                    net.partial_fit(TensorDataset(Xt, yt, wt), None)
+                else:
+                    net = self._make_net(module, loss, device, seed, len(Xt))
+                    net.fit(TensorDataset(Xt, yt, wt), None)
+                self._after_training(net, Xt, yt, loss, wt)
         self.net_ = net
         self._fitted_network_spec = spec
         self._fitted_training = {"n_rows": len(Xt), "seed": seed}  # to rebuild the net as it was (persistence)

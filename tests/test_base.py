@@ -68,7 +68,8 @@ def test_without_early_stopping_no_validation(data):
 
 def test_early_stopping_stops_and_restores_the_best_epoch(data):
     X, Y = data
-    model = small(max_epochs=300, n_iter_no_change=3, lr=0.05, hidden_layer_sizes=(64,)).fit(X, Y)
+    # one network: with members the validation loss is their mean loss, not the mixture's
+    model = small(max_epochs=300, n_iter_no_change=3, lr=0.05, hidden_layer_sizes=(64,), n_members=1).fit(X, Y)
     assert model.n_iter_ < 300
     valid = model.history_["valid_loss"]
     # the kept weights are those of the best validation epoch: recomputing its loss gives that value
@@ -471,7 +472,8 @@ def test_predictions_that_run_away_while_the_loss_stays_moderate_stop_the_fit(da
     # A Gaussian NLL whose mean and std grow together grows only like log(std): at lr=1 plain SGD puts the
     # predicted means 1e4 target ranges away while the loss stays near 20 nats.
     X, _ = data
-    model = _regressor("gaussian", optimizer="sgd", lr=1.0, max_epochs=30)
+    # one network: five members side by side reach weights above 1e6 first, which the guard stops at epoch 3
+    model = _regressor("gaussian", optimizer="sgd", lr=1.0, max_epochs=30, n_members=1)
     with pytest.raises(TrainingDivergedError, match=r"predictions on its training data ran away \(after \d+ epochs\)"):
         model.fit(X, _targets("gaussian", data))
     assert not hasattr(model, "net_")

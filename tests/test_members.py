@@ -150,3 +150,20 @@ def test_the_members_objective_weighs_rows_as_repeated_rows():
     single = GaussianLoss()
     expected = (single(raw[:, :1], y, weight) + single(raw[:, 1:], y.flip(0), weight.flip(0))) / 2
     torch.testing.assert_close(criterion(raw, (own_y, own_w)), expected)
+
+
+def test_each_member_gets_the_gradient_of_its_own_loss():
+    from sklearn_costs._distribution import _MembersCriterion
+    from sklearn_costs.losses import GaussianLoss
+
+    gen = torch.Generator().manual_seed(0)
+    raw = torch.randn(6, 3, 2, generator=gen, requires_grad=True)
+    y = torch.randn(6, 1, generator=gen)
+    value = _MembersCriterion(GaussianLoss(), members=3).train()(raw, y)
+    value.backward()
+    single = GaussianLoss()
+    for m in range(3):
+        part = raw.detach()[:, m : m + 1].clone().requires_grad_(True)
+        single(part, y).backward()
+        torch.testing.assert_close(raw.grad[:, m : m + 1], part.grad)
+    torch.testing.assert_close(value.detach(), sum(single(raw.detach()[:, m : m + 1], y) for m in range(3)) / 3)
