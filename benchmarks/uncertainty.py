@@ -77,6 +77,7 @@ def main(argv=None):
     parser.add_argument("--ensemble", action="store_true", help="also a deep ensemble of 5 separate networks")
     parser.add_argument("--members-sweep", action="store_true", help="also 2 and 3 members side by side")
     parser.add_argument("--no-ngboost", action="store_true", help="skip NGBoost")
+    parser.add_argument("--methods", nargs="*", default=None, help="only these methods (by name)")
     args = parser.parse_args(argv)
     sets = list(PUBLISHED_BEST_NLL) if args.sets == ["all"] else args.sets
 
@@ -93,6 +94,11 @@ def main(argv=None):
     if not args.no_ngboost:
         methods["NGBoost"] = lambda X, y: NGBoostGaussian().fit(X, y)
 
+    if args.methods is not None:
+        unknown = sorted(set(args.methods) - set(methods))
+        if unknown:
+            parser.error(f"unknown methods {unknown}; choose among {list(methods)}")
+        methods = {name: methods[name] for name in args.methods}
     rows = []
     for name in sets:
         data = load_uci(name)
