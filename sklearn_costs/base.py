@@ -116,6 +116,11 @@ def resolve_threads(n_threads, module: torch.nn.Module, batch_size: int, device:
     return 1 if batch_size * weights < THREAD_WORK else None
 
 
+def layer_sizes(value) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of ints: one width (an int) or a sequence of widths."""
+    return (int(value),) if isinstance(value, numbers.Integral) else tuple(int(v) for v in value)
+
+
 @contextmanager
 def _torch_threads(n_threads):
     """Run with ``n_threads`` intra-op threads (``None``: leave PyTorch's setting alone)."""
@@ -131,7 +136,7 @@ def _torch_threads(n_threads):
 
 
 COMMON_PARAMETERS = """\
-hidden_layer_sizes : {hidden_type}, default={hidden_layer_sizes}
+{members_doc}hidden_layer_sizes : {hidden_type}, default={hidden_layer_sizes}
         Widths of the hidden layers, each at least 1; ``()`` for none.{hidden_doc}
     activation : {{"relu", "tanh", "logistic", "gelu", "elu", "silu", "softplus"}}, default="relu"
     dropout : float in [0, 1), default=0.0
@@ -184,7 +189,7 @@ def fill_common_parameters(split, **defaults):
     """Class decorator: put the shared parameter descriptions where the docstring says ``{common_parameters}``."""
 
     def decorate(cls):
-        values = {"hidden_layer_sizes": "(64, 64)", "hidden_type": "tuple of int", "hidden_doc": "",
+        values = {"members_doc": "", "hidden_layer_sizes": "(64, 64)", "hidden_type": "tuple of int", "hidden_doc": "",
                   "n_threads": "None", "max_epochs": 200, "lr": 1e-3,
                   "weight_decay": 0.0, "n_iter_no_change": 10, "split": split, "batch_size": '"auto"',
                   "epochs_type": "int >= 1", "epochs_doc": "", "patience_type": "int >= 1", "patience_doc": "",
@@ -389,8 +394,7 @@ class NeuralCostEstimator(BaseEstimator):
         resolve_device(self.device)
 
     def _hidden_layer_sizes(self):
-        sizes = self._setting("hidden_layer_sizes")
-        return (int(sizes),) if isinstance(sizes, numbers.Integral) else tuple(int(s) for s in sizes)
+        return layer_sizes(self._setting("hidden_layer_sizes"))
 
     def _validate_X(self, X, reset, **kwargs):
         kwargs.setdefault("dtype", np.float32)

@@ -42,13 +42,6 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     min_std : float > 0, default=1e-3
         Floor of the std, in units of the target's standard deviation (losses given by name). It must be positive:
         the floor is what keeps every predicted std above zero.
-    n_members : int >= 1 or "auto", default="auto"
-        Networks trained side by side from different random starts, as one batched network (one forward pass for
-        all: on small data they cost about as much as one network), predicting the equal mixture of their
-        distributions, as :class:`~sklearn_costs.DeepEnsembleRegressor` does with separate estimators. Their
-        disagreement widens the predictive distribution where one network would be over-confident. ``"auto"``:
-        5, fewer when an epoch of them all would cost more than 1e9 multiply-adds (rows x weights; e.g. 2 for 171
-        neurons in 12,000 bins), 1 without hidden layers; reported as ``n_members_``.
     {common_parameters}
 
     Attributes

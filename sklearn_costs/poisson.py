@@ -26,13 +26,6 @@ class PoissonSpikeRegressor(DistributionRegressor):
     loss : str, Loss subclass or instance, default="poisson"
         A ``"counts"`` loss from the registry (``sklearn-costs losses`` lists them), or an instance such as
         ``PoissonLoss(rate_link="softplus")``.
-    n_members : int >= 1 or "auto", default="auto"
-        Networks trained side by side from different random starts, as one batched network (one forward pass for
-        all: on small data they cost about as much as one network), predicting the equal mixture of their
-        distributions, as :class:`~sklearn_costs.DeepEnsembleRegressor` does with separate estimators. Their
-        disagreement widens the predictive distribution where one network would be over-confident. ``"auto"``:
-        5, fewer when an epoch of them all would cost more than 1e9 multiply-adds (rows x weights; e.g. 2 for 171
-        neurons in 12,000 bins), 1 without hidden layers; reported as ``n_members_``.
     {common_parameters}
 
     Attributes
