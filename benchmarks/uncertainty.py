@@ -7,7 +7,9 @@ Side by side in one run, on the same splits:
 - one network (``n_members=1``), and with ``--members-sweep`` also 2 and 3 members (the choice of the
   ``n_members`` rule), and with ``--ensemble`` DeepEnsembleRegressor of 5 separate networks,
 - a homoscedastic MLP (the same network trained by least squares, one constant std from the training residuals),
-- NGBoost (Duan et al. 2020; ``pip install ngboost``), default settings, Normal distribution.
+- NGBoost (Duan et al. 2020; ``pip install ngboost``), default settings, Normal distribution,
+- with ``--rows N`` (the first N training rows of each split: small tables) also a linear Gaussian
+  (``BayesianRidge`` after ``StandardScaler``) and the defaults without input clipping (``clip_inputs=False``).
 
 Every hyper-parameter choice uses the training split only (early stopping on an inner random 10%).
 
@@ -17,6 +19,7 @@ Usage::
     python benchmarks/uncertainty.py --sets yacht --splits 5
     python benchmarks/uncertainty.py --sets all --ensemble
     python benchmarks/uncertainty.py --sets all --splits 5 --members-sweep   # naval and protein: their first 2
+    python benchmarks/uncertainty.py --sets all --splits 3 --rows 50 --no-ngboost
 """
 
 from __future__ import annotations
@@ -42,6 +45,29 @@ LARGE_SET_SPLITS = {"naval": 2, "protein": 2}
 
 def fit_defaults(X_train, y_train):
     return GaussianUncertaintyRegressor(random_state=0).fit(X_train, y_train)
+
+
+def fit_unclipped(X_train, y_train):
+    return GaussianUncertaintyRegressor(clip_inputs=False, random_state=0).fit(X_train, y_train)
+
+
+class LinearGaussian:
+    """BayesianRidge after StandardScaler: a linear mean with one constant std (and the mean's own uncertainty)."""
+
+    def fit(self, X, y):
+        from sklearn.linear_model import BayesianRidge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.model = make_pipeline(StandardScaler(), BayesianRidge()).fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def log_likelihood(self, X, y):
+        mean, std = self.model.predict(X, return_std=True)
+        return norm.logpdf(y, mean, std)
 
 
 def fit_network(X_train, y_train, loss="gaussian", n_members=1):
@@ -78,6 +104,7 @@ def main(argv=None):
     parser.add_argument("--members-sweep", action="store_true", help="also 2 and 3 members side by side")
     parser.add_argument("--no-ngboost", action="store_true", help="skip NGBoost")
     parser.add_argument("--methods", nargs="*", default=None, help="only these methods (by name)")
+    parser.add_argument("--rows", type=int, default=None, help="train on the first ROWS rows of each training split")
     args = parser.parse_args(argv)
     sets = list(PUBLISHED_BEST_NLL) if args.sets == ["all"] else args.sets
 
@@ -89,6 +116,9 @@ def main(argv=None):
         methods["n_members=2"] = lambda X, y: fit_network(X, y, n_members=2)
         methods["n_members=3"] = lambda X, y: fit_network(X, y, n_members=3)
     methods["homoscedastic MLP (mse, n_members=1)"] = lambda X, y: fit_network(X, y, loss="mse")
+    if args.rows is not None:
+        methods["defaults, clip_inputs=False"] = fit_unclipped
+        methods["BayesianRidge"] = lambda X, y: LinearGaussian().fit(X, y)
     if args.ensemble:
         methods["DeepEnsembleRegressor, 5 networks"] = fit_ensemble
     if not args.no_ngboost:
@@ -102,10 +132,12 @@ def main(argv=None):
     rows = []
     for name in sets:
         data = load_uci(name)
-        splits = data.splits[: min(args.splits, LARGE_SET_SPLITS.get(name, args.splits))]
+        cap = LARGE_SET_SPLITS.get(name, args.splits) if args.rows is None else args.splits  # small tables: cheap
+        splits = data.splits[: min(args.splits, cap)]
         for method, fit in methods.items():
             nll, rmse, seconds = [], [], []
             for train, test in splits:
+                train = train[: args.rows]
                 start = time.perf_counter()
                 model = fit(data.X[train], data.y[train])
                 seconds.append(time.perf_counter() - start)
@@ -119,7 +151,8 @@ def main(argv=None):
                          "published best NLL": PUBLISHED_BEST_NLL[name]})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
     table = pd.DataFrame(rows).set_index(["set", "method"])
-    print(f"\n{args.splits} splits per set (naval and protein: at most 2)\n"
+    rows_note = f", the first {args.rows} training rows" if args.rows is not None else ""
+    print(f"\n{args.splits} splits per set (naval and protein: at most 2){rows_note}\n"
           + table.to_string(float_format=lambda v: f"{v:.3f}"))
     return table
 

@@ -91,6 +91,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         std_link="softplus",
         min_std=1e-3,
         n_members="auto",
+        clip_inputs="auto",
         hidden_layer_sizes="auto",
         activation="relu",
         dropout=0.0,
@@ -112,6 +113,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         self.std_link = std_link
         self.min_std = min_std
         self.n_members = n_members
+        self.clip_inputs = clip_inputs
         super().__init__(**shared_arguments(locals()))
 
     def _loss_defaults(self):

@@ -26,19 +26,26 @@ def get_activation(name: str) -> nn.Module:
 
 
 class Standardize(nn.Module):
-    """``(x - mean) / scale`` with statistics fixed at fit time (buffers: they move with the module)."""
+    """``(x - mean) / scale`` with statistics fixed at fit time (buffers: they move with the module); with
+    ``clip``, each feature is first held within ``[low, high]``, its range in the training data, so that the
+    network is never evaluated beyond the data it was fitted on (its value there is that at the edge)."""
 
-    def __init__(self, mean: torch.Tensor, scale: torch.Tensor):
+    def __init__(self, mean: torch.Tensor, scale: torch.Tensor, low: torch.Tensor | None = None,
+                 high: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.clip = low is not None
+        inf = torch.full_like(self.mean, float("inf"))
+        self.register_buffer("low", -inf if low is None else torch.as_tensor(low, dtype=torch.float32))
+        self.register_buffer("high", inf if high is None else torch.as_tensor(high, dtype=torch.float32))
 
     @classmethod
-    def of(cls, X: torch.Tensor, weight: torch.Tensor | None = None) -> Standardize:
+    def of(cls, X: torch.Tensor, weight: torch.Tensor | None = None, clip: bool = False) -> Standardize:
         """The standardizer of the rows of ``X`` ``(n, features)``: their column means and (sample) standard
         deviations; with ``weight``, the weighted mean and the weighted root mean square deviation (which the
         weights' overall scale does not change). A constant column, or a single row (which has no spread), is
-        scaled by 1."""
+        scaled by 1. With ``clip``, inputs are held within the range of the rows (of positive weight)."""
         if weight is None:
             mean = X.mean(0)
             scale = X.std(0) if len(X) > 1 else torch.ones_like(mean)
@@ -47,9 +54,15 @@ class Standardize(nn.Module):
             total = w.sum()
             mean = (w * X).sum(0) / total
             scale = torch.sqrt((w * (X - mean) ** 2).sum(0) / total)
-        return cls(mean, torch.where(scale > 0, scale, torch.ones_like(scale)))
+        low = high = None
+        if clip:
+            seen = X if weight is None else X[weight > 0]
+            low, high = seen.min(0).values, seen.max(0).values
+        return cls(mean, torch.where(scale > 0, scale, torch.ones_like(scale)), low, high)
 
     def forward(self, x):
+        if self.clip:
+            x = torch.clamp(x, self.low, self.high)
         return (x - self.mean) / self.scale
 
 

@@ -37,7 +37,7 @@ from .poisson import PoissonSpikeRegressor
 from .triplet import TripletEmbedder
 
 FORMAT = "sklearn-costs-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The classes :func:`load` builds, by name: nothing else is ever constructed from a file.
 ESTIMATORS = {cls.__name__: cls for cls in (PoissonSpikeRegressor, GaussianUncertaintyRegressor, TripletEmbedder,
                                             DeepEnsembleRegressor)}

@@ -67,6 +67,7 @@ class PoissonSpikeRegressor(DistributionRegressor):
         loss="poisson",
         *,
         n_members="auto",
+        clip_inputs="auto",
         hidden_layer_sizes="auto",
         activation="relu",
         dropout=0.0,
@@ -86,6 +87,7 @@ class PoissonSpikeRegressor(DistributionRegressor):
         verbose=0,
     ):
         self.n_members = n_members
+        self.clip_inputs = clip_inputs
         super().__init__(**shared_arguments(locals()))
 
     def score(self, X, y, sample_weight=None):

@@ -12,7 +12,7 @@ from sklearn_costs.base import THREAD_WORK, resolve_threads
 from sklearn_costs.datasets import make_heteroscedastic_regression
 from sklearn_costs.modules import MemberLinear
 
-AUTO = {"hidden_layer_sizes": "auto", "n_members": "auto"}
+AUTO = {"hidden_layer_sizes": "auto", "n_members": "auto", "clip_inputs": "auto"}
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +28,18 @@ def fitted(data):
 
 
 def test_rules_for_a_small_table_a_large_table_and_many_neurons():
-    assert resolve_regressor_settings(50, 8, 1, AUTO) == {"hidden_layer_sizes": (64, 64), "n_members": 5}
-    assert resolve_regressor_settings(10_000, 8, 1, AUTO) == {"hidden_layer_sizes": (64, 64), "n_members": 5}
+    small = {"hidden_layer_sizes": (64, 64), "n_members": 5, "clip_inputs": True}
+    assert resolve_regressor_settings(50, 8, 1, AUTO) == small
+    assert resolve_regressor_settings(10_000, 8, 1, AUTO) == small
     many = resolve_regressor_settings(12_000, 4, 150, AUTO)
     assert many["hidden_layer_sizes"] == (128, 128) and 1 <= many["n_members"] < 5  # fewer, for speed
     assert resolve_regressor_settings(10**7, 8, 200, AUTO)["n_members"] == 1
-    # a GLM has one optimum: no members; explicit values are taken as given
-    assert resolve_regressor_settings(50, 8, 1, {"hidden_layer_sizes": (), "n_members": "auto"})["n_members"] == 1
-    assert resolve_regressor_settings(50, 8, 1, {"hidden_layer_sizes": 7, "n_members": 2}) == {
-        "hidden_layer_sizes": (7,), "n_members": 2}
+    # a GLM has one optimum: no members, and its linear predictor extrapolates as its model; explicit values are
+    # taken as given
+    glm = resolve_regressor_settings(50, 8, 1, {**AUTO, "hidden_layer_sizes": ()})
+    assert glm["n_members"] == 1 and glm["clip_inputs"] is False
+    assert resolve_regressor_settings(50, 8, 1, {"hidden_layer_sizes": 7, "n_members": 2, "clip_inputs": False}) == {
+        "hidden_layer_sizes": (7,), "n_members": 2, "clip_inputs": False}
 
 
 def test_threads_auto_takes_one_thread_for_a_small_step():
@@ -167,3 +170,33 @@ def test_each_member_gets_the_gradient_of_its_own_loss():
         single(part, y).backward()
         torch.testing.assert_close(raw.grad[:, m : m + 1], part.grad)
     torch.testing.assert_close(value.detach(), sum(single(raw.detach()[:, m : m + 1], y) for m in range(3)) / 3)
+
+
+@pytest.mark.parametrize("Estimator", [GaussianUncertaintyRegressor, PoissonSpikeRegressor])
+def test_inputs_beyond_the_training_range_are_predicted_as_at_its_edge(Estimator):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(300, 2))
+    y = rng.poisson(np.exp(0.5 + X[:, 0])) if Estimator is PoissonSpikeRegressor else X[:, 0] + rng.normal(0, .1, 300)
+    far = np.array([[50.0, 0.3], [-50.0, 0.3]])
+    edge = np.clip(far, X.min(0), X.max(0))
+    kwargs = dict(hidden_layer_sizes=(16,), n_members=1, max_epochs=30, random_state=0)
+    clipped = Estimator(**kwargs).fit(X, y)
+    assert clipped.clip_inputs_ is True
+    np.testing.assert_allclose(clipped.predict(far), clipped.predict(edge), rtol=1e-6)
+    inside = X[:20]  # within the range nothing changes: the same fit without clipping predicts the same there
+    free = Estimator(clip_inputs=False, **kwargs).fit(X, y)
+    assert free.clip_inputs_ is False
+    np.testing.assert_allclose(clipped.predict(inside), free.predict(inside), rtol=1e-5)
+    assert not np.allclose(free.predict(far), free.predict(edge), rtol=1e-3)
+    # a GLM keeps its linear predictor everywhere
+    glm = Estimator(hidden_layer_sizes=(), max_epochs=30, random_state=0).fit(X, y)
+    assert glm.clip_inputs_ is False
+
+
+def test_the_clipping_range_ignores_rows_of_zero_weight():
+    X = np.concatenate([np.linspace(0, 1, 100), [100.0]])[:, None]
+    y = X[:, 0].copy()
+    weight = np.r_[np.ones(100), 0.0]
+    model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), n_members=1, max_epochs=5, random_state=0)
+    model.fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(model.predict([[100.0]]), model.predict([[1.0]]), rtol=1e-6)
