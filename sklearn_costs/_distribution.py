@@ -58,8 +58,8 @@ def resolve_regressor_settings(n_rows, n_features, n_targets, params):
     """The settings of :class:`~sklearn_costs.GaussianUncertaintyRegressor` and
     :class:`~sklearn_costs.PoissonSpikeRegressor` for data of ``n_rows`` rows, ``n_features`` features and
     ``n_targets`` targets: ``params`` (the estimator's ``hidden_layer_sizes``, ``n_members`` and
-    ``clip_inputs``) with each ``"auto"`` replaced by its rule's value. The rules were chosen on some of the UCI sets and M1 and checked on
-    the others (docs/benchmarks.rst):
+    ``clip_inputs``) with each ``"auto"`` replaced by its rule's value. The rules were chosen on some of the UCI
+    sets and M1 and checked on the others (docs/benchmarks.rst):
 
     - ``hidden_layer_sizes``: two layers of ``MIN_WIDTH`` (64) units, wider for many targets, which all share the
       hidden layers: the power of two at or above the number of targets, at most ``MAX_WIDTH`` (128).
