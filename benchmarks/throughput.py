@@ -6,7 +6,9 @@ Five tables, every figure measured in this run:
    - the same estimator on skorch's default path (a ``DataLoader`` collating rows one by one),
    - a bare PyTorch loop with a ``DataLoader`` over a ``TensorDataset``,
    - a bare PyTorch loop that slices one shuffled tensor,
-   all training a copy of the estimator's own module with its own loss and the same optimizer.
+   - the same slicing loop with PyTorch's own loss (``F.poisson_nll_loss(log_input=True)``,
+     ``F.gaussian_nll_loss`` on the softplus std plus the estimator's floor) in place of the package's,
+   all training a copy of the estimator's own module (one network: ``n_members=1``) and the same optimizer.
    Prediction: ``estimator.predict`` against the bare module applied to slices without gradients.
 2. Scaling of the Poisson fit time with the number of rows (1e4 .. 1e6) and of neurons (10 .. 1000).
 3. Spike binning throughput (spikes/s) for 1e7 and 1e8 spikes (NumPy, one core).
@@ -33,6 +35,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 from sklearn_costs._training import IdentityBatchLoader, TensorDataset
@@ -71,10 +74,26 @@ ESTIMATORS = {
 }
 
 
+def torch_poisson_nll(raw, y):
+    """PyTorch's Poisson NLL of the log rate, summed over neurons and averaged over rows as the package's is."""
+    return F.poisson_nll_loss(raw[..., 0], y, log_input=True, full=False, reduction="sum") / len(y)
+
+
+def torch_gaussian_nll(raw, y):
+    """PyTorch's Gaussian NLL, the std a softplus of the second output plus the estimator's floor (1e-3)."""
+    std = F.softplus(raw[..., 1]) + 1e-3
+    return F.gaussian_nll_loss(raw[..., 0], y, std**2, full=True, reduction="sum") / len(y)
+
+
+#: PyTorch's own loss for each regressor's default loss (the embedder's loss has no PyTorch counterpart here).
+TORCH_LOSSES = {"PoissonSpikeRegressor": torch_poisson_nll, "GaussianUncertaintyRegressor": torch_gaussian_nll}
+
+
 def make(name, batch_size, epochs, batching="slices"):
     cls = ESTIMATORS[name][0]
+    members = {} if name == "TripletEmbedder" else {"n_members": 1}
     model = cls(hidden_layer_sizes=(64, 64), batch_size=batch_size, max_epochs=epochs, early_stopping=False,
-                random_state=0)
+                random_state=0, **members)
     model._batching = batching
     return model
 
@@ -154,6 +173,10 @@ def throughput_table(rows, epochs, batch_sizes, names):
                 bare_loop(copy.deepcopy(model.net_.module_), criterion, Xt, yt, batch_size, epochs, loader, identities)
                 for loader in ("dataloader", "slicing")
             )
+            torch_loss = np.nan
+            if name in TORCH_LOSSES:
+                torch_loss = bare_loop(copy.deepcopy(model.net_.module_), TORCH_LOSSES[name], Xt, yt, batch_size,
+                                       epochs, "slicing")
             predict_fn = model.transform if name == "TripletEmbedder" else model.predict
             predict = len(X) / timed(predict_fn, X)
             bare_pred = bare_predict(copy.deepcopy(model.net_.module_), Xt, batch_size)
@@ -161,7 +184,9 @@ def throughput_table(rows, epochs, batch_sizes, names):
                 "estimator": name, "batch": batch_size,
                 "fit rows/s": fit, "skorch default path": skorch_default,
                 "bare DataLoader loop": dataloader, "bare slicing loop": slicing,
+                "bare loop, torch's loss": torch_loss,
                 "fit vs DataLoader": fit / dataloader, "fit vs slicing": fit / slicing,
+                "fit vs torch's loss": fit / torch_loss,
                 "predict rows/s": predict, "bare predict": bare_pred, "predict vs bare": predict / bare_pred,
             })
             print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)

@@ -35,7 +35,8 @@ class PoissonSpikeRegressor(DistributionRegressor):
     loss_ : Loss
         The loss instance used.
     history_ : pandas.DataFrame
-        Training and validation loss per epoch.
+        Training and validation objective per epoch: the loss's mean NLL per bin, summed over neurons, without
+        ``log k!``, a constant of the counts that training leaves out (``log_likelihood`` includes it).
     n_iter_ : int
         Epochs run.
     n_features_in_ : int

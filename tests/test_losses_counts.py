@@ -162,3 +162,33 @@ def test_init_raw_starts_at_the_mean_count():
 def test_check_counts_names_the_first_bad_entry(y, message):
     with pytest.raises(ValueError, match="y must hold non-negative integer spike counts; " + message):
         check_counts(y)
+
+
+@pytest.mark.parametrize("loss", [PoissonLoss(), PoissonLoss(rate_link="softplus"), NegativeBinomialLoss(),
+                                  ZeroInflatedPoissonLoss()])
+def test_the_training_objective_is_the_nll_without_log_k_factorial_and_has_its_gradient(loss):
+    torch.manual_seed(0)
+    raw = torch.randn(50, 3, loss.n_outputs, dtype=torch.float64, requires_grad=True)
+    y = torch.poisson(torch.full((50, 3), 2.0, dtype=torch.float64))
+    objective, nll = loss.training_loss(loss.link(raw), y), loss.nll(loss.link(raw), y)
+    np.testing.assert_allclose((nll - objective).detach().numpy(), torch.lgamma(y + 1).numpy(), atol=1e-9)
+    (g_objective,) = torch.autograd.grad(objective.sum(), raw)
+    (g_nll,) = torch.autograd.grad(nll.sum(), raw)
+    np.testing.assert_allclose(g_objective.numpy(), g_nll.numpy(), atol=1e-12)
+
+
+def test_a_poisson_training_step_computes_no_lgamma():
+    loss = PoissonLoss()
+    raw, y = torch.zeros(8, 2, 1, requires_grad=True), torch.ones(8, 2)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        loss(raw, y).backward()
+    assert not [e.key for e in prof.key_averages() if "lgamma" in e.key]
+
+
+def test_a_subclass_that_redefines_the_nll_trains_on_it():
+    class Shifted(PoissonLoss):
+        def nll(self, params, y):
+            return super().nll(params, y) + params["rate"]
+
+    params, y = PoissonLoss().link(torch.zeros(4, 1, 1)), torch.ones(4, 1)
+    assert torch.equal(Shifted().training_loss(params, y), Shifted().nll(params, y))
