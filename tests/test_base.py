@@ -7,10 +7,10 @@ import sys
 import warnings
 
 import numpy as np
-from scipy import special
 import pandas as pd
 import pytest
 import torch
+from scipy import special
 from sklearn.exceptions import NotFittedError
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor
