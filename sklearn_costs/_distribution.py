@@ -99,7 +99,10 @@ def mean_log_density(log_density, sample_weight=None) -> float:
 
 def _check_float32_range(y, what):
     """Raise ``ValueError`` when ``y`` holds values that float32, the precision of the network, cannot represent."""
-    largest = float(np.max(np.abs(y), initial=0.0))
+    if y.dtype.kind in "biu":  # integers (counts) are far within float32's range: no pass over them
+        return
+    # the extremes without an |y| temporary (a count matrix of a million bins makes that a large copy)
+    largest = max(float(np.max(y, initial=0.0)), -float(np.min(y, initial=0.0)))
     if not largest <= float(np.finfo(np.float32).max):
         raise ValueError(
             f"{what} up to {largest:.2g} in absolute value, beyond the range of float32 (about 3.4e+38), the "
@@ -218,9 +221,9 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             self._y_is_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
         loss.check_target(y)
-        y = y.astype(np.float64, copy=False)
         _check_float32_range(y, "y holds values")
         if self._target_scaling:
+            y = y.astype(np.float64, copy=False)
             if not self._continues_partial_fit():  # a partial_fit keeps the first chunk's statistics
                 # statistics in float64: a float32 std of large targets overflows
                 self.y_loc_ = np.average(y, axis=0, weights=weight)
@@ -230,7 +233,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             _check_float32_range(y, "the standardised y holds values")
         self.n_outputs_ = y.shape[1]
         self._apply_settings(X, y)
-        return self._fit_tensors(X, y.astype(np.float32), loss, weight)
+        return self._fit_tensors(X, y.astype(np.float32, copy=False), loss, weight)
 
     def _build_module(self, X, y, loss, hidden, weight=None):
         members = self._members()

@@ -148,6 +148,18 @@ RUNAWAY_FACTOR_PREDICTIONS = 1e3
 #: A weight larger than this (in absolute value) is taken for divergence: the estimators standardise their inputs,
 #: and Adam moves a weight by about ``lr`` per step, so a trained network never comes near it.
 MAX_ABS_WEIGHT = 1e6
+#: The checks that pass over the training data (the loss before training, the predictions after it) look at this
+#: many of its rows, evenly spaced, or all of them if there are fewer: two whole extra passes over a large data set
+#: cost as much as a few epochs of a short fit, and a runaway shows in any large sample.
+GUARD_ROWS = 8192
+
+
+def _guard_sample(dataset):
+    """At most ``GUARD_ROWS`` rows of ``dataset``, evenly spaced (all of them when there are no more)."""
+    n = len(dataset)
+    if n <= GUARD_ROWS:
+        return dataset
+    return dataset.subset(torch.linspace(0, n - 1, GUARD_ROWS, device=dataset.X.device).round().long())
 
 
 class DivergenceGuard(Callback):
@@ -159,15 +171,17 @@ class DivergenceGuard(Callback):
     * every training batch: a NaN or infinite loss stops the fit at once;
     * every epoch, the training and the validation loss: NaN or infinite, or *run away*, that is above
       ``best + RUNAWAY_FACTOR * scale``. ``best`` is the lowest value of that loss in this fit, or the loss of the
-      network before training (on all the training data), whichever is lower; ``scale`` is
-      ``max(1, |initial loss|, |best|)``, so that it follows the size of the loss (which may be negative, as a
-      Gaussian NLL) and a loss near zero is not held to a tiny scale. The losses are per sample (NLLs in nats,
-      triplet hinges), so a rise of 1e4 scales is neither noise nor overfitting: the network has left the data;
+      network before training (on the training data, ``GUARD_ROWS`` rows of it at most), whichever is lower;
+      ``scale`` is ``max(1, |initial loss|, |best|)``, so that it follows the size of the loss (which may be
+      negative, as a Gaussian NLL) and a loss near zero is not held to a tiny scale. The losses are per sample
+      (NLLs in nats, triplet hinges), so a rise of 1e4 scales is neither noise nor overfitting: the network has
+      left the data;
     * every epoch, the weights: a NaN, infinite, or larger than ``MAX_ABS_WEIGHT`` weight;
     * at the end, on the weights that are kept (the best epoch's, with early stopping): the network's outputs on
-      the training data must be finite, and so must its point predictions ``predict(output)`` (the predicted
-      means, for a distribution regressor), which must also lie within ``RUNAWAY_FACTOR_PREDICTIONS`` times the
-      range of the training targets (at least 1, in the units the network trains in) of that range. This
+      the training data (``GUARD_ROWS`` rows of it at most) must be finite, and so must its point predictions
+      ``predict(output)`` (the predicted means, for a distribution regressor), which must also lie within
+      ``RUNAWAY_FACTOR_PREDICTIONS`` times the range of the training targets (at least 1, in the units the network
+      trains in) of that range. This
       catches a runaway that a loss growing only logarithmically leaves within bounds: the Gaussian NLL of a mean
       and a std that grow together.
 
@@ -192,12 +206,12 @@ class DivergenceGuard(Callback):
         self.best_ = {}
 
     def _initial_loss(self, net, dataset):
-        """The loss of the network before this fit's first step, over all of ``dataset`` (None if not finite)."""
+        """The loss of the network before this fit's first step on ``dataset`` (None if not finite)."""
         if dataset is None:
             return None
         total, count = 0.0, 0
         with torch.no_grad():
-            for Xb, yb in net.get_iterator(net.get_dataset(dataset), training=False):
+            for Xb, yb in net.get_iterator(_guard_sample(net.get_dataset(dataset)), training=False):
                 y_pred = net.evaluation_step((Xb, yb), training=False)
                 total += float(net.get_loss(y_pred, yb, X=Xb, training=False)) * len(Xb)
                 count += len(Xb)
@@ -245,7 +259,7 @@ class DivergenceGuard(Callback):
             low, high = dataset.y.amin(0), dataset.y.amax(0)
             span = (high - low).clamp_min(1.0)
         with torch.no_grad():
-            for batch in net.get_iterator(dataset, training=False):
+            for batch in net.get_iterator(_guard_sample(dataset), training=False):
                 out = net.evaluation_step(batch, training=False)
                 finite = finite and bool(torch.isfinite(out).all())
                 if self.predict is not None and finite:
