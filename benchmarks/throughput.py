@@ -16,6 +16,8 @@ Five tables, every figure measured in this run:
    Poisson MLP and the CNN embedder.
 5. Peak memory of a fit, measured in a fresh process: the peak resident memory above what the process held
    before ``fit`` (X and y included), as a multiple of the size of X + y.
+6. The Poisson loss alone, forward and backward on one batch of counts (microseconds per step): the full NLL
+   (with ``log k!``), the training objective (without it), and PyTorch's ``F.poisson_nll_loss``.
 
 Usage::
 
@@ -282,6 +284,38 @@ def memory_table(n_rows):
     return pd.DataFrame(records)
 
 
+def _loss_steps(loss, raw, y):
+    """The Poisson loss of one batch three ways, each a function that computes it."""
+    return {
+        "full NLL (with log k!)": lambda: loss.nll(loss.link(raw), y).sum(-1).mean(),
+        "training objective": lambda: loss(raw, y),
+        "F.poisson_nll_loss": lambda: torch_poisson_nll(raw, y),
+    }
+
+
+def _step_us(step, repeats):
+    for _ in range(repeats // 20):  # warm-up
+        step().backward()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step().backward()
+    return 1e6 * (time.perf_counter() - start) / repeats
+
+
+def loss_table(shapes, repeats=2000):
+    records = []
+    loss = PoissonSpikeRegressor()._resolve_loss()
+    for rows, neurons in shapes:
+        raw = torch.randn(rows, neurons, 1, requires_grad=True)
+        y = torch.poisson(torch.ones(rows, neurons))
+        record = {"rows": rows, "neurons": neurons}
+        for name, step in _loss_steps(loss, raw, y).items():
+            record[name + " us"] = _step_us(step, repeats)
+        records.append(record)
+        print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    return pd.DataFrame(records)
+
+
 def _fmt(v):
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
 
@@ -295,7 +329,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["throughput", "scaling", "binning", "memory", "devices"])
+                        choices=["throughput", "scaling", "binning", "memory", "devices", "loss"])
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -313,6 +347,8 @@ def main(argv=None):
         tables["devices"] = device_table(5_000 if quick else 60_000, 1 if quick else 2)
     if "memory" not in args.skip:
         tables["memory"] = memory_table(20_000 if quick else 1_000_000)
+    if "loss" not in args.skip:
+        tables["loss"] = loss_table([(1024, 50), (1024, 200)], repeats=100 if quick else 2000)
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
     for title, table in tables.items():
         print(f"\n## {title}\n{table.to_string(float_format=_fmt)}")

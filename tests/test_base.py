@@ -14,7 +14,7 @@ from scipy import special
 from sklearn.exceptions import NotFittedError
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor
-from sklearn_costs._training import SliceLoader, TrainingDivergedError
+from sklearn_costs._training import GUARD_ROWS, SliceLoader, TensorDataset, TrainingDivergedError, _guard_sample
 from sklearn_costs.base import resolve_device
 from sklearn_costs.losses import PoissonLoss
 
@@ -480,3 +480,24 @@ def test_predictions_that_run_away_while_the_loss_stays_moderate_stop_the_fit(da
     with pytest.raises(TrainingDivergedError, match=r"predictions on its training data ran away \(after \d+ epochs\)"):
         model.fit(X, _targets("gaussian", data))
     assert not hasattr(model, "net_")
+
+
+def test_the_guard_checks_a_large_data_set_on_evenly_spaced_rows_and_a_small_one_whole():
+    small = TensorDataset(torch.arange(100.0)[:, None], torch.zeros(100, 1))
+    assert _guard_sample(small) is small
+    n = 3 * GUARD_ROWS + 7
+    large = _guard_sample(TensorDataset(torch.arange(float(n))[:, None], torch.zeros(n, 1)))
+    rows = large.X[:, 0]
+    assert len(large) == GUARD_ROWS and rows[0] == 0 and rows[-1] == n - 1
+    assert torch.all(torch.diff(rows) > 0)
+
+
+def test_a_runaway_on_data_larger_than_the_guard_sample_is_stopped(monkeypatch):
+    # the guard looks at 64 of the 2000 rows before and after training; its checks still stop the runaway
+    monkeypatch.setattr("sklearn_costs._training.GUARD_ROWS", 64)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(2000, 2)), rng.normal(size=2000)
+    model = GaussianUncertaintyRegressor(loss="mse", hidden_layer_sizes=(4,), n_members=1, optimizer="sgd",
+                                         lr=1e12, max_epochs=3, random_state=0)
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X, y)
