@@ -192,3 +192,18 @@ def test_a_subclass_that_redefines_the_nll_trains_on_it():
 
     params, y = PoissonLoss().link(torch.zeros(4, 1, 1)), torch.ones(4, 1)
     assert torch.equal(Shifted().training_loss(params, y), Shifted().nll(params, y))
+
+
+def test_the_poisson_training_objective_skips_the_clamp_but_not_a_subclass_link():
+    loss = PoissonLoss()
+    raw, y = torch.linspace(-50, 50, 40).reshape(20, 2, 1), torch.poisson(torch.full((20, 2), 3.0))
+    expected = loss.training_loss(loss.link(raw), y).sum(-1).mean()
+    torch.testing.assert_close(loss(raw, y), expected)
+    # beyond the clamp the objective is that of the raw output: a runaway shows as an infinite loss
+    assert torch.isinf(loss(torch.full((1, 1, 1), 100.0), torch.ones(1, 1)))
+
+    class Capped(PoissonLoss):
+        def link(self, raw):
+            return super().link(raw.clamp(max=1.0))
+
+    assert torch.isfinite(Capped()(torch.full((1, 1, 1), 100.0), torch.ones(1, 1)))

@@ -190,10 +190,15 @@ class DistributionLoss(Loss):
         """Raw outputs ``(n_targets, n_outputs)`` that start training at the marginal of ``y``; None to skip."""
         return None
 
+    def _training_link(self, raw):
+        """The parameters that training computes its objective from: ``link(raw)``, or a cheaper equivalent that a
+        loss may define for the outputs that training meets (see :class:`~sklearn_costs.losses.PoissonLoss`)."""
+        return self.link(raw)
+
     def forward(self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """The training objective: per-sample ``training_loss`` summed over targets, averaged over samples (the
         ``weight``-weighted average with sample weights)."""
-        per_sample = self.training_loss(self.link(raw), y).sum(dim=-1)
+        per_sample = self.training_loss(self._training_link(raw), y).sum(dim=-1)
         if weight is None:
             return per_sample.mean()
         return (per_sample * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)

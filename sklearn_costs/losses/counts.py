@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import StrOptions
 
-from .base import MAX_LOG, CountLoss, inverse_positive, positive
+from .base import MAX_LOG, CountLoss, _defined_by, inverse_positive, positive
 from .registry import register_loss
 
 #: The constraints of the losses whose only parameter is the rate link.
@@ -78,6 +78,16 @@ class PoissonLoss(CountLoss):
 
     def _nll_without_log_factorial(self, params, y):
         return _poisson_objective(params["rate"], params["log_rate"], y)
+
+    def _training_link(self, raw):
+        # The log link without the clamp that keeps every rate within float32 for any output: its backward pass was
+        # a third of the loss's time in a training step. An output that training could reach beyond the clamp
+        # (a rate above e**60) is a runaway, and the infinite loss it gives stops the fit (the divergence guard).
+        # A subclass with its own link keeps it.
+        if self.rate_link != "log" or _defined_by(type(self), "link") is not PoissonLoss:
+            return self.link(raw)
+        log_rate = raw[..., 0]
+        return {"rate": torch.exp(log_rate), "log_rate": log_rate}
 
     def mean(self, params):
         return params["rate"]
