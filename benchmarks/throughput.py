@@ -18,6 +18,10 @@ Five tables, every figure measured in this run:
    before ``fit`` (X and y included), as a multiple of the size of X + y.
 6. The Poisson loss alone, forward and backward on one batch of counts (microseconds per step): the full NLL
    (with ``log k!``), the training objective (without it), and PyTorch's ``F.poisson_nll_loss``.
+7. A large count matrix (``--large ROWS NEURONS FEATURES``, default 500,000 x 1,000 uint8 counts and 20
+   covariates, hidden (64, 64), batch 4096, one epoch), each run in a fresh process: the estimator's fit
+   (``n_threads="auto"``) against a bare loop (slicing, PyTorch's loss, each batch's counts made float32 as it is
+   cut) at 1 and 2 threads; seconds and the whole process's peak resident memory.
 
 Usage::
 
@@ -269,6 +273,59 @@ def device_table(rows, epochs):
     return pd.DataFrame(records)
 
 
+LARGE_PROBE = """
+import sys, time, numpy as np, torch
+sys.path.insert(0, {here!r})
+from throughput import torch_poisson_nll
+from sklearn_costs import PoissonSpikeRegressor
+def peak_rss():
+    fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
+    return int(fields['VmHWM'].split()[0]) * 1024
+mode, n_rows, n_neurons, n_features, threads = sys.argv[1], *map(int, sys.argv[2:6])
+rng = np.random.default_rng(0)
+X = rng.normal(size=(n_rows, n_features)).astype(np.float32)
+W = rng.normal(scale=0.3, size=(n_features, n_neurons)).astype(np.float32)
+Y = np.empty((n_rows, n_neurons), dtype=np.uint8)
+for start in range(0, n_rows, 20_000):  # in chunks: the rates of all rows at once would be 8 bytes an entry
+    rows = slice(start, start + 20_000)
+    Y[rows] = np.minimum(rng.poisson(np.exp(-1.5 + np.tanh(X[rows] @ W))), 255)
+model = PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), n_members=1, batch_size=4096, max_epochs=1,
+                              n_threads=threads if threads else "auto", random_state=0)
+if mode == "estimator":
+    model.fit(X[:2000], Y[:2000])  # imports and first-call set-up, outside the timing (as for the bare loop)
+    start = time.perf_counter()
+    model.fit(X, Y)
+else:
+    torch.set_num_threads(threads)
+    model.set_params(max_epochs=1).fit(X[:2000], Y[:2000])  # the same module, built by the estimator
+    module, Xt, Yt = model.net_.module_, torch.from_numpy(X), torch.from_numpy(Y)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    order = torch.randperm(n_rows)
+    for i in range(0, n_rows, 4096):
+        rows = order[i : i + 4096]
+        optimizer.zero_grad()
+        torch_poisson_nll(module(Xt[rows]), Yt[rows].float()).backward()
+        optimizer.step()
+print(X.nbytes + Y.nbytes, time.perf_counter() - start, peak_rss())
+"""
+
+
+def large_counts_table(n_rows, n_neurons, n_features):
+    records = []
+    here = str(__import__("pathlib").Path(__file__).parent)
+    for mode, threads in [("estimator", 0), ("bare loop", 1), ("bare loop", 2)]:
+        out = subprocess.run([sys.executable, "-c", LARGE_PROBE.format(here=here), mode.split()[0], str(n_rows),
+                              str(n_neurons), str(n_features), str(threads)], capture_output=True, text=True,
+                             check=True)
+        data_bytes, seconds, peak = out.stdout.split()[-3:]
+        records.append({"run": mode, "threads": threads or "auto", "rows": n_rows, "neurons": n_neurons,
+                        "X + Y MB": int(data_bytes) / 1e6, "epoch s": float(seconds),
+                        "peak RSS MB": int(peak) / 1e6})
+        print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    return pd.DataFrame(records)
+
+
 def memory_table(n_rows):
     records = []
     here = str(__import__("pathlib").Path(__file__).parent)
@@ -329,7 +386,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["throughput", "scaling", "binning", "memory", "devices", "loss"])
+                        choices=["throughput", "scaling", "binning", "memory", "devices", "loss", "large"])
+    parser.add_argument("--large", type=int, nargs=3, default=[500_000, 1000, 20],
+                        metavar=("ROWS", "NEURONS", "FEATURES"), help="the large count matrix of table 7")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -347,6 +406,8 @@ def main(argv=None):
         tables["devices"] = device_table(5_000 if quick else 60_000, 1 if quick else 2)
     if "memory" not in args.skip:
         tables["memory"] = memory_table(20_000 if quick else 1_000_000)
+    if "large" not in args.skip:
+        tables["large"] = large_counts_table(*([20_000, 100, 8] if quick else args.large))
     if "loss" not in args.skip:
         tables["loss"] = loss_table([(1024, 50), (1024, 200)], repeats=100 if quick else 2000)
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -111,6 +111,29 @@ def _check_float32_range(y, what):
         )
 
 
+#: Integer dtypes that counts keep on the host (and on the device) during training: each batch becomes float32 as
+#: it is cut (``TensorDataset.targets``), so a count matrix costs its own size, not 4-8 bytes an entry.
+COMPACT_COUNT_DTYPES = (np.uint8, np.int8, np.int16, np.int32)
+#: The starting point of the output layer (``loss.init_raw``: the targets' marginal) is computed on at most this many
+#: rows, evenly spaced, as float32: a float copy of a whole large count matrix would be its largest allocation.
+INIT_ROWS = 65_536
+
+
+def _training_targets(y):
+    """The targets the network trains on: counts in a compact integer dtype as they are (no copy), everything else
+    as float32."""
+    if y.dtype in COMPACT_COUNT_DTYPES:
+        return y
+    return y.astype(np.float32, copy=False)
+
+
+def _init_sample(y):
+    """``y`` (a tensor), or ``INIT_ROWS`` of its rows evenly spaced, as float32: what ``loss.init_raw`` sees."""
+    if len(y) > INIT_ROWS:
+        y = y[torch.linspace(0, len(y) - 1, INIT_ROWS, device=y.device).round().long()]
+    return y.to(torch.float32)
+
+
 class _PredictedMean:
     """The predicted mean from the network's raw output (of ``members`` members side by side: their mixture's
     mean): what the divergence guard checks (a class, not a lambda, so that the fitted net pickles)."""
@@ -165,6 +188,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
 
     _target_scaling = False
     _network_parameters = ("n_members", "clip_inputs")
+    _batch_target_dtype = torch.float32
     _parameter_constraints: dict = {
         **NeuralCostEstimator._parameter_constraints,
         "hidden_layer_sizes": [LAYER_SIZES, AUTO],
@@ -233,7 +257,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             _check_float32_range(y, "the standardised y holds values")
         self.n_outputs_ = y.shape[1]
         self._apply_settings(X, y)
-        return self._fit_tensors(X, y.astype(np.float32, copy=False), loss, weight)
+        return self._fit_tensors(X, _training_targets(y), loss, weight)
 
     def _build_module(self, X, y, loss, hidden, weight=None):
         members = self._members()
@@ -242,7 +266,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             body = mlp(X.shape[1], hidden, self.activation, self.dropout)
         else:
             body = MemberMLP(members, X.shape[1], hidden, activation=self.activation, dropout=self.dropout)
-        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(y), members=members)
+        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(_init_sample(y)), members=members)
         return DistributionNetwork(Standardize.of(X, weight, clip=self._setting("clip_inputs")), body, head)
 
     def _criterion(self, loss):
@@ -262,7 +286,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         if type(loss).fit_shared is DistributionLoss.fit_shared:
             return  # nothing fitted after training: spare a forward pass over the training data
         params = loss.link(net.forward(X, training=False, device=X.device))
-        y = y.repeat(1, self._members())  # each member's parameters are fitted to the same targets
+        y = y.to(torch.float32).repeat(1, self._members())  # each member's parameters fit the same targets
         shared = loss.fit_shared(params, y) if weight is None else loss.fit_shared(params, y, weight=weight)
         if shared:
             head = net.module_.head

@@ -22,12 +22,14 @@ from .exceptions import TrainingDivergedError
 class TensorDataset(torch.utils.data.Dataset):
     """``X``, optional ``y`` and optional sample weights ``w`` as tensors (already on the training device);
     skorch's ``dataset`` parameter. With weights, the targets of a batch are the pair ``(y, w)``, which the
-    criterion unpacks."""
+    criterion unpacks. With ``y_dtype``, each batch's targets are converted to it as the batch is cut, so that
+    ``y`` can stay in a compact dtype (counts as ``uint8``) for the whole data set."""
 
-    def __init__(self, X, y=None, w=None):
+    def __init__(self, X, y=None, w=None, y_dtype=None):
         self.X = X if torch.is_tensor(X) else torch.as_tensor(np.asarray(X))
         self.y = y if (y is None or torch.is_tensor(y)) else torch.as_tensor(np.asarray(y))
         self.w = w
+        self.y_dtype = y_dtype
 
     def __len__(self):
         return len(self.X)
@@ -36,14 +38,17 @@ class TensorDataset(torch.utils.data.Dataset):
         """The targets of ``rows`` as a batch carries them: ``y[rows]``, or ``(y[rows], w[rows])``."""
         if self.y is None:
             return None
-        return self.y[rows] if self.w is None else (self.y[rows], self.w[rows])
+        y = self.y[rows]
+        if self.y_dtype is not None:
+            y = y.to(self.y_dtype)
+        return y if self.w is None else (y, self.w[rows])
 
     def __getitem__(self, i):
         return self.X[i], (self.targets(i) if self.y is not None else torch.zeros(0))
 
     def subset(self, index):
         return TensorDataset(self.X[index], None if self.y is None else self.y[index],
-                             None if self.w is None else self.w[index])
+                             None if self.w is None else self.w[index], self.y_dtype)
 
 
 class SliceLoader:
@@ -256,7 +261,7 @@ class DivergenceGuard(Callback):
         dataset = net.get_dataset(X)
         finite, farthest = True, 0.0
         if self.predict is not None:
-            low, high = dataset.y.amin(0), dataset.y.amax(0)
+            low, high = dataset.y.amin(0).to(torch.float32), dataset.y.amax(0).to(torch.float32)
             span = (high - low).clamp_min(1.0)
         with torch.no_grad():
             for batch in net.get_iterator(_guard_sample(dataset), training=False):

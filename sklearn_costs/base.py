@@ -285,6 +285,9 @@ class NeuralCostEstimator(BaseEstimator):
     #: Parameters (as resolved for the fit, see :meth:`_setting`) of a subclass that shape its network: a warm
     #: start needs them unchanged.
     _network_parameters: tuple[str, ...] = ()
+    #: The dtype each training batch's targets take (None: as stored): a regressor keeps counts in their compact
+    #: integer dtype and trains on float32 batches.
+    _batch_target_dtype = None
 
     def __init__(
         self,
@@ -475,10 +478,10 @@ class NeuralCostEstimator(BaseEstimator):
                     net.iterator_train__seed = order_seed  # (set_params would re-initialize the net for it)
                     self._set_validation(net, len(Xt), seed)
                     net.autocast_dtype = PRECISIONS[self.precision]
-                    net.partial_fit(TensorDataset(Xt, yt, wt), None)
+                    net.partial_fit(TensorDataset(Xt, yt, wt, self._batch_target_dtype), None)
                 else:
                     net = self._make_net(module, loss, device, seed, len(Xt))
-                    net.fit(TensorDataset(Xt, yt, wt), None)
+                    net.fit(TensorDataset(Xt, yt, wt, self._batch_target_dtype), None)
                 self._after_training(net, Xt, yt, loss, wt)
         self.net_ = net
         self._fitted_network_spec = spec

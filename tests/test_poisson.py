@@ -3,6 +3,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import d2_tweedie_score
@@ -204,3 +205,29 @@ def test_counts_beyond_float32_are_refused_before_training():
     y = np.arange(50) * 1e38
     with pytest.raises(ValueError, match=r"y holds values up to 4.9e\+39.*float32.*[Rr]escale y"):
         PoissonSpikeRegressor(max_epochs=2).fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
+def test_counts_stay_in_their_compact_dtype_and_train_on_float32_batches(monkeypatch, dtype):
+    from sklearn_costs._training import CostNet
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 3)).astype(np.float32)
+    Y = rng.poisson(np.exp(0.3 * X[:, :2]), size=(3000, 2)).astype(dtype)
+    seen = {}
+    fit = CostNet.fit
+
+    def spy(self, dataset, y=None, **kwargs):
+        seen["y"] = dataset.y
+        seen["batch"] = next(iter(self.get_iterator(dataset, training=True)))[1]
+        return fit(self, dataset, y, **kwargs)
+
+    monkeypatch.setattr(CostNet, "fit", spy)
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(8,), n_members=2, max_epochs=3, random_state=0).fit(X, Y)
+    # the net trains on the caller's own buffer: no float copy of the whole count matrix (float64 or float32)
+    assert seen["y"].dtype == torch.from_numpy(Y).dtype
+    assert seen["y"].data_ptr() == Y.__array_interface__["data"][0]
+    assert seen["batch"].dtype == torch.float32
+    monkeypatch.undo()
+    same = PoissonSpikeRegressor(hidden_layer_sizes=(8,), n_members=2, max_epochs=3, random_state=0)
+    np.testing.assert_allclose(model.predict(X[:50]), same.fit(X, Y.astype(np.float64)).predict(X[:50]), rtol=1e-6)
