@@ -82,7 +82,7 @@ class PoissonLoss(CountLoss):
     def _training_link(self, raw):
         # The log link without the clamp that keeps every rate within float32 for any output: its backward pass was
         # a third of the loss's time in a training step. An output that training could reach beyond the clamp
-        # (a rate above e**60) is a runaway, and the infinite loss it gives stops the fit (the divergence guard).
+        # (a rate above e**60) is a runaway, and the loss it gives (inf or nan) stops the fit (the divergence guard).
         # A subclass with its own link keeps it.
         if self.rate_link != "log" or _defined_by(type(self), "link") is not PoissonLoss:
             return self.link(raw)
