@@ -1,6 +1,6 @@
 """Speed and memory of the estimators against bare PyTorch loops on the same modules, in one process.
 
-Five tables, every figure measured in this run:
+Eight tables, every figure measured in this run:
 
 1. Training and prediction throughput (rows/s) of each estimator at batch sizes 128 / 1024 / 8192, against
    - the same estimator on skorch's default path (a ``DataLoader`` collating rows one by one),
@@ -22,6 +22,9 @@ Five tables, every figure measured in this run:
    covariates, hidden (64, 64), batch 4096, one epoch), each run in a fresh process: the estimator's fit
    (``n_threads="auto"``) against a bare loop (slicing, PyTorch's loss, each batch's counts made float32 as it is
    cut) at 1 and 2 threads; seconds and the whole process's peak resident memory.
+8. ``torch.compile`` (``--skip`` everything else and keep ``compile``): the bare slicing loop on the Poisson and
+   Gaussian regressors' modules, eager against compiled (``torch.compile(module)``, default mode), rows/s after a
+   first epoch that pays the compilation (reported in seconds).
 
 Usage::
 
@@ -311,6 +314,25 @@ print(X.nbytes + Y.nbytes, time.perf_counter() - start, peak_rss())
 """
 
 
+def compile_table(rows, epochs, batch_sizes):
+    records = []
+    for name in ("PoissonSpikeRegressor", "GaussianUncertaintyRegressor"):
+        X, y = ESTIMATORS[name][1](rows)
+        model = make(name, 1024, 1).fit(X[:2000], y[:2000])
+        Xt, yt = training_tensors(model, X, y)
+        loss = TORCH_LOSSES[name]
+        for batch_size in batch_sizes:
+            eager = bare_loop(copy.deepcopy(model.net_.module_), loss, Xt, yt, batch_size, epochs, "slicing")
+            compiled = torch.compile(copy.deepcopy(model.net_.module_))
+            first = timed(bare_loop, compiled, loss, Xt, yt, batch_size, 1, "slicing")  # compiles
+            fast = bare_loop(compiled, loss, Xt, yt, batch_size, epochs, "slicing")
+            records.append({"estimator": name, "batch": batch_size, "eager rows/s": eager,
+                            "compiled rows/s": fast, "compiled / eager": fast / eager,
+                            "first epoch s (compiling)": first})
+            print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    return pd.DataFrame(records)
+
+
 def large_counts_table(n_rows, n_neurons, n_features):
     records = []
     here = str(__import__("pathlib").Path(__file__).parent)
@@ -386,7 +408,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["throughput", "scaling", "binning", "memory", "devices", "loss", "large"])
+                        choices=["throughput", "scaling", "binning", "memory", "devices", "loss", "large",
+                                 "compile"])
     parser.add_argument("--large", type=int, nargs=3, default=[500_000, 1000, 20],
                         metavar=("ROWS", "NEURONS", "FEATURES"), help="the large count matrix of table 7")
     args = parser.parse_args(argv)
@@ -408,6 +431,8 @@ def main(argv=None):
         tables["memory"] = memory_table(20_000 if quick else 1_000_000)
     if "large" not in args.skip:
         tables["large"] = large_counts_table(*([20_000, 100, 8] if quick else args.large))
+    if "compile" not in args.skip:
+        tables["compile"] = compile_table(5_000 if quick else args.rows, 1 if quick else args.epochs, args.batch_sizes)
     if "loss" not in args.skip:
         tables["loss"] = loss_table([(1024, 50), (1024, 200)], repeats=100 if quick else 2000)
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
