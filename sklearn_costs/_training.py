@@ -157,6 +157,9 @@ MAX_ABS_WEIGHT = 1e6
 #: many of its rows, evenly spaced, or all of them if there are fewer: two whole extra passes over a large data set
 #: cost as much as a few epochs of a short fit, and a runaway shows in any large sample.
 GUARD_ROWS = 8192
+#: ... in batches of at most this many rows: the loss before training of a triplet loss mines all pairs of a batch
+#: (O(B^2)), and one evaluation batch of 8192 images cost a third of a five-epoch fit.
+GUARD_BATCH = 1024
 
 
 def _guard_sample(dataset):
@@ -216,7 +219,9 @@ class DivergenceGuard(Callback):
             return None
         total, count = 0.0, 0
         with torch.no_grad():
-            for Xb, yb in net.get_iterator(_guard_sample(net.get_dataset(dataset)), training=False):
+            sample = _guard_sample(net.get_dataset(dataset))
+            size = GUARD_BATCH if net.batch_size == -1 else min(net.batch_size, GUARD_BATCH)  # -1: one batch
+            for Xb, yb in net.iterator_valid(sample, batch_size=size):
                 y_pred = net.evaluation_step((Xb, yb), training=False)
                 total += float(net.get_loss(y_pred, yb, X=Xb, training=False)) * len(Xb)
                 count += len(Xb)
