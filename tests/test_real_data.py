@@ -138,8 +138,8 @@ def _bayesian_ridge_nll(X_train, y_train, X_test, y_test):
     return -norm.logpdf(y_test, mean, std).mean()
 
 
-@pytest.mark.parametrize("name, rows, members", [("naval", 10_000, 5)])
-def test_default_regressor_on_a_10000_row_table_beats_a_linear_gaussian(name, rows, members):
+@pytest.mark.parametrize("name, rows, members", [("naval", 10_000, 5), ("energy", 50, 5)])
+def test_default_regressor_on_a_10000_and_a_50_row_table_beats_a_linear_gaussian(name, rows, members):
     real_data_or_skip()
     data = load_uci(name)
     train, test = data.splits[0]
@@ -148,6 +148,21 @@ def test_default_regressor_on_a_10000_row_table_beats_a_linear_gaussian(name, ro
     assert (model.hidden_layer_sizes_, model.n_members_) == ((64, 64), members)
     nll = -model.score(data.X[test], data.y[test])
     assert nll < _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test]) - 0.1
+
+
+def test_default_regressor_is_not_thrown_by_test_points_far_outside_its_training_range():
+    # protein, split 1, 200 training rows: two test points lie 40-45 training stds beyond the range on a feature;
+    # unclipped, the networks put their mean at 40-60 (targets 0-21) and the mean test NLL at 1449
+    real_data_or_skip()
+    data = load_uci("protein")
+    train, test = data.splits[1]
+    train = train[:200]
+    far = (data.X[test] - data.X[train].max(0)) / data.X[train].std(0)
+    assert far.max() > 30
+    model = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
+    assert model.clip_inputs_ is True
+    nll = -model.score(data.X[test], data.y[test])
+    assert nll < _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test]) + 0.1
 
 
 def test_default_spike_regressor_on_150_neurons_beats_per_neuron_glms(m1):
