@@ -300,7 +300,7 @@ if mode == "estimator":
     model.fit(X, Y)
 else:
     torch.set_num_threads(threads)
-    model.set_params(max_epochs=1).fit(X[:2000], Y[:2000])  # the same module, built by the estimator
+    model.fit(X[:2000], Y[:2000])  # the same module, built by the estimator
     module, Xt, Yt = model.net_.module_, torch.from_numpy(X), torch.from_numpy(Y)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
     start = time.perf_counter()

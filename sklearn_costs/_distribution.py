@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._mixture import mixture_log_prob, mixture_mean_std, mixture_sample
-from ._training import MemberSliceLoader
+from ._training import MemberSliceLoader, evenly_spaced_rows
 from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
 from .base import (
     NeuralCostEstimator,
@@ -129,9 +129,8 @@ def _training_targets(y):
 
 def _init_sample(y):
     """``y`` (a tensor), or ``INIT_ROWS`` of its rows evenly spaced, as float32: what ``loss.init_raw`` sees."""
-    if len(y) > INIT_ROWS:
-        y = y[torch.linspace(0, len(y) - 1, INIT_ROWS, device=y.device).round().long()]
-    return y.to(torch.float32)
+    rows = evenly_spaced_rows(len(y), INIT_ROWS, y.device)
+    return (y if rows is None else y[rows]).to(torch.float32)
 
 
 class _PredictedMean:

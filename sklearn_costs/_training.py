@@ -162,12 +162,18 @@ GUARD_ROWS = 8192
 GUARD_BATCH = 1024
 
 
+def evenly_spaced_rows(n, most, device="cpu"):
+    """Indices of ``most`` of ``n`` rows, evenly spaced from the first to the last, or None when ``n <= most``
+    (take them all): a sample of a large data set that sees every part of it, as a recording's drift."""
+    if n <= most:
+        return None
+    return torch.linspace(0, n - 1, most, device=device).round().long()
+
+
 def _guard_sample(dataset):
     """At most ``GUARD_ROWS`` rows of ``dataset``, evenly spaced (all of them when there are no more)."""
-    n = len(dataset)
-    if n <= GUARD_ROWS:
-        return dataset
-    return dataset.subset(torch.linspace(0, n - 1, GUARD_ROWS, device=dataset.X.device).round().long())
+    rows = evenly_spaced_rows(len(dataset), GUARD_ROWS, dataset.X.device)
+    return dataset if rows is None else dataset.subset(rows)
 
 
 class DivergenceGuard(Callback):
