@@ -6,6 +6,7 @@ from .ensemble import DeepEnsembleRegressor
 from .exceptions import TrainingDivergedError
 from .gaussian import GaussianUncertaintyRegressor
 from .poisson import PoissonSpikeRegressor
+from .simulation import simulate_recurrent
 from .triplet import TripletEmbedder
 
 try:
@@ -19,5 +20,6 @@ __all__ = [
     "PoissonSpikeRegressor",
     "TrainingDivergedError",
     "TripletEmbedder",
+    "simulate_recurrent",
     "__version__",
 ]

@@ -296,11 +296,12 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
 
     # ------------------------------------------------------------------------------------- predictions
 
-    def _member_params(self, X):
+    def _member_params(self, X, validated=False):
         """Distribution parameters of each member (torch, float32, original target units) for ``X``: a dict of
-        ``(n_members, n_rows, n_targets)`` tensors."""
+        ``(n_members, n_rows, n_targets)`` tensors. ``validated``: ``X`` is already a checked float32 array."""
         check_is_fitted(self, "net_")
-        X = self._validate_X(X, reset=False)
+        if not validated:
+            X = self._validate_X(X, reset=False)
         members = self._members()
         with torch.no_grad():
             params = self.loss_.link(self._forward(X))
@@ -386,14 +387,21 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         random_state : int, RandomState or None
             Seed of the draws.
         """
-        params = self._member_params(X)
         rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        return self._mean_and_draws(X, n_samples, rng)[1]
+
+    def _mean_and_draws(self, X, n_samples, rng, validated=False):
+        """``(predict(X), draws)`` from one forward pass, the draws as :meth:`sample` returns them, taken from the
+        NumPy Generator ``rng`` (a closed-loop simulation calls this once per bin, on rows it built itself:
+        ``validated``)."""
+        params = self._member_params(X, validated)
+        mean = self._shape(self.loss_.mean(params)).mean(0)
         draws = []
         for m in range(self._members()):
             numpy_params = {k: v[m].detach().cpu().double().numpy() for k, v in params.items()}
             draws.append(np.stack([self.loss_.sample(numpy_params, rng) for _ in range(n_samples)]))
         draws = mixture_sample(np.stack(draws), rng)
-        return draws[..., 0] if self._y_is_1d else draws
+        return mean, (draws[..., 0] if self._y_is_1d else draws)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,7 @@ import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
-from sklearn_costs.preprocessing import LagFeatures
+from sklearn_costs.preprocessing import LagFeatures, SpikeHistory
 
 # sklearn's checks draw continuous targets (e.g. y = X[:, 0] * 3 + noise); a spike-count model refuses any y that
 # is not a non-negative integer count, by design ("y must hold non-negative integer spike counts ..."). Each check
@@ -68,7 +68,8 @@ def test_sklearn_compatible_estimator(estimator, check):
 @pytest.mark.parametrize(
     "estimator",
     [PoissonSpikeRegressor(max_epochs=2), GaussianUncertaintyRegressor(max_epochs=2), TripletEmbedder(max_epochs=2),
-     DeepEnsembleRegressor(GaussianUncertaintyRegressor(max_epochs=2), n_estimators=2), LagFeatures()],
+     DeepEnsembleRegressor(GaussianUncertaintyRegressor(max_epochs=2), n_estimators=2), LagFeatures(),
+     SpikeHistory()],
     ids=lambda e: type(e).__name__,
 )
 def test_param_validation(estimator):

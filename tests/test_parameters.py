@@ -27,9 +27,10 @@ from sklearn_costs.losses import (
     available_losses,
     get_loss,
 )
-from sklearn_costs.preprocessing import LagFeatures
+from sklearn_costs.preprocessing import LagFeatures, SpikeHistory
 
-ESTIMATORS = [PoissonSpikeRegressor, GaussianUncertaintyRegressor, TripletEmbedder, DeepEnsembleRegressor, LagFeatures]
+ESTIMATORS = [PoissonSpikeRegressor, GaussianUncertaintyRegressor, TripletEmbedder, DeepEnsembleRegressor, LagFeatures,
+              SpikeHistory]
 
 
 def _data(cls):
@@ -39,12 +40,16 @@ def _data(cls):
         return X, rng.poisson(1.0, size=40)
     if cls is TripletEmbedder:
         return X, np.repeat(np.arange(4), 10)
+    if cls is SpikeHistory:
+        return rng.poisson(1.0, size=(40, 3)), None
     return X, rng.normal(size=40)
 
 
 def _tiny(cls):
     if cls is LagFeatures:
         return LagFeatures(n_lags=2)
+    if cls is SpikeHistory:
+        return SpikeHistory(n_lags=4, n_basis=2)
     if cls is DeepEnsembleRegressor:
         return DeepEnsembleRegressor(_tiny(GaussianUncertaintyRegressor), n_estimators=2, random_state=0)
     extra = {"embedding_dim": 4} if cls is TripletEmbedder else {}

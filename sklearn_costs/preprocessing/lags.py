@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from .._validation import POSITIVE_INT
+from .segments import history_blocks, segment_starts, split_column
 
 
 def raised_cosine_basis(n_lags, n_basis, log_scale=True):
@@ -25,6 +28,9 @@ def raised_cosine_basis(n_lags, n_basis, log_scale=True):
     """
     if n_basis < 1 or n_lags < 1:
         raise ValueError("n_lags and n_basis must be at least 1")
+    if n_basis > n_lags:
+        raise ValueError(f"n_basis={n_basis} raised-cosine bumps cannot be told apart on n_lags={n_lags} lags; use "
+                         "n_basis <= n_lags, or basis=None for one column per lag")
     lags = np.arange(1, n_lags + 1, dtype=np.float64)
     warp = np.log(lags + 1.0) if log_scale else lags
     centres = np.linspace(warp[0], warp[-1], n_basis)
@@ -36,10 +42,15 @@ def raised_cosine_basis(n_lags, n_basis, log_scale=True):
 class LagFeatures(TransformerMixin, BaseEstimator):
     """Add each covariate's values in the ``n_lags`` previous rows (time bins) as new columns.
 
-    The rows must be consecutive time bins in order. The first ``n_lags`` rows have no complete history: they
-    are padded (``fill="edge"`` repeats the first row, ``"zero"`` uses 0) so that the output keeps one row per input
-    row, as a step of a :class:`~sklearn.pipeline.Pipeline` must; ``fill="drop"`` removes them instead (then slice
-    the targets by ``n_lags`` yourself: ``Y[lags.n_lags:]``).
+    The rows must be consecutive time bins in order; with ``trial_col`` they are consecutive within each trial
+    (or epoch, or piece of recording between gaps: see :func:`segment_labels`), and no lag crosses from one trial
+    into the next. The first ``n_lags`` rows (of each trial) have no complete history: they are padded
+    (``fill="edge"`` repeats the first row, ``"zero"`` uses 0) so that the output keeps one row per input row, as a
+    step of a :class:`~sklearn.pipeline.Pipeline` must; ``fill="drop"`` removes them instead (then slice the
+    targets the same way yourself; without trials: ``Y[lags.n_lags:]``).
+
+    For lags of spike *counts* (a neuron's own history, coupling between neurons) use :class:`SpikeHistory`, which
+    never lets a bin's own count into its features.
 
     Parameters
     ----------
@@ -53,12 +64,16 @@ class LagFeatures(TransformerMixin, BaseEstimator):
     fill : {"edge", "zero", "drop"}, default="edge"
     include_current : bool, default=True
         Keep the current bin's values as the first columns.
+    trial_col : str or int, optional
+        The column of ``X`` (a name, or a position for an array) that labels each row's trial; lags restart at
+        every change of label, and the column is not in the output.
 
     Attributes
     ----------
     n_features_in_ : int
+        Number of input columns, ``trial_col`` excluded.
     feature_names_in_ : ndarray of str
-        Present when fitted on a DataFrame with string columns.
+        Present when fitted on a DataFrame with string columns (``trial_col`` excluded).
 
     Examples
     --------
@@ -77,37 +92,45 @@ class LagFeatures(TransformerMixin, BaseEstimator):
         "n_basis": [POSITIVE_INT],
         "fill": [StrOptions({"edge", "zero", "drop"})],
         "include_current": ["boolean"],
+        "trial_col": [str, numbers.Integral, None],
     }
 
-    def __init__(self, n_lags=1, basis=None, n_basis=4, fill="edge", include_current=True):
+    def __init__(self, n_lags=1, basis=None, n_basis=4, fill="edge", include_current=True, trial_col=None):
         self.n_lags = n_lags
         self.basis = basis
         self.n_basis = n_basis
         self.fill = fill
         self.include_current = include_current
+        self.trial_col = trial_col
+
+    def _split_trials(self, X):
+        if self.trial_col is None:
+            return None, X
+        return split_column(X, self.trial_col)
 
     def fit(self, X, y=None):
         self._validate_params()
-        validate_data(self, X, reset=True, dtype=np.float64)
+        validate_data(self, self._split_trials(X)[1], reset=True, dtype=np.float64)
         return self
 
     def transform(self, X):
         check_is_fitted(self, "n_features_in_")
+        trials, X = self._split_trials(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        k = self.n_lags
-        mode = "edge" if self.fill in ("edge", "drop") else "constant"
-        padded = np.pad(X, ((k, 0), (0, 0)), mode=mode)
-        # lagged[:, j, :] holds each row's values j + 1 bins back.
-        lagged = np.stack([padded[k - j - 1 : len(padded) - j - 1] for j in range(k)], axis=1)
-        if self.basis == "raised_cosine":
-            lagged = np.einsum("njf,jb->nbf", lagged, raised_cosine_basis(k, self.n_basis))
+        starts = segment_starts(trials, len(X))
+        basis = raised_cosine_basis(self.n_lags, self.n_basis) if self.basis == "raised_cosine" else None
+        fill = "zero" if self.fill == "zero" else "edge"
         blocks = [X] if self.include_current else []
-        blocks += [lagged[:, j, :] for j in range(lagged.shape[1])]
+        blocks += history_blocks(X, self.n_lags, starts, fill, basis)
         out = np.concatenate(blocks, axis=1)
-        return out[k:] if self.fill == "drop" else out
+        if self.fill == "drop":
+            out = out[np.arange(len(X)) - starts >= self.n_lags]
+        return out
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "n_features_in_")
+        if input_features is not None and self.trial_col is not None:
+            input_features = [f for f in input_features if f != self.trial_col]
         names = _check_feature_names_in(self, input_features)
         suffix = "lag" if self.basis is None else "hist"
         n = self.n_lags if self.basis is None else self.n_basis

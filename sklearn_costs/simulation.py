@@ -1,0 +1,128 @@
+"""Closed-loop simulation of a spike model with history: the simulated spikes of each bin become the history of
+the next ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from ._distribution import DistributionRegressor
+from .preprocessing.history import SpikeHistory
+from .preprocessing.segments import segment_starts, split_column
+
+
+def _covariates(history, X):
+    """``(trials, covariates)``: the non-count input columns of ``history`` taken from ``X`` (by name from a
+    DataFrame, in input order from an array), as float64."""
+    names = list(getattr(history, "feature_names_in_", []))
+    others = np.setdiff1d(np.arange(history.n_features_in_), history.counts_)
+    trials = None
+    if isinstance(X, pd.DataFrame):
+        if history.trial_col is not None:
+            trials, X = split_column(X, history.trial_col)
+        if names:
+            wanted = [names[i] for i in others]
+            missing = [c for c in wanted if c not in X.columns]
+            if missing:
+                raise ValueError(f"X lacks the covariate columns {missing[:5]} the model was fitted with")
+            X = X[wanted]
+    elif history.trial_col is not None:
+        raise ValueError("the model's SpikeHistory has a trial_col: pass X as a DataFrame holding that column and "
+                         "the covariates")
+    X = check_array(X, dtype=np.float64, input_name="X", ensure_min_features=0)  # a model of history alone
+    if X.shape[1] != len(others):
+        raise ValueError(f"X has {X.shape[1]} columns; the model's inputs without the {len(history.counts_)} count "
+                         f"columns are {len(others)} covariates")
+    return trials, X
+
+
+def simulate_recurrent(model, X, *, random_state=None):
+    """Simulate spike counts bin by bin from a fitted model with spike history, feeding each bin's simulated
+    counts back as the history of the following bins (compare nemos' ``simulate_recurrent``).
+
+    Parameters
+    ----------
+    model : Pipeline
+        Fitted, with a :class:`~sklearn_costs.preprocessing.SpikeHistory` first and a count regressor with
+        ``sample`` (e.g. :class:`~sklearn_costs.PoissonSpikeRegressor`) last, whose targets are the history's
+        count columns in the same order (a coupled population model, or a one-neuron model of its own history).
+    X : DataFrame or array-like of shape (n_bins, n_covariates)
+        The covariates of each bin in time order: the model's input columns other than the counts (by name from
+        a DataFrame; in input order from an array), and the history's ``trial_col``, at each change of which the
+        history restarts at zero.
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    counts : ndarray or DataFrame of shape (n_bins, n_neurons)
+        The simulated counts (a DataFrame indexed like ``X``, columns named as the count columns, when ``X`` is
+        a DataFrame).
+    rates : same type and shape
+        The expected count of each bin given the covariates and the simulated history before it.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_costs import PoissonSpikeRegressor, simulate_recurrent
+    >>> from sklearn_costs.preprocessing import SpikeHistory
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"speed": rng.normal(size=500), "n1": rng.poisson(1.0, size=500)})
+    >>> model = make_pipeline(SpikeHistory(counts=["n1"], n_lags=3, basis=None),
+    ...                       PoissonSpikeRegressor(hidden_layer_sizes=(), max_epochs=5, random_state=0))
+    >>> model = model.fit(X, X["n1"])
+    >>> counts, rates = simulate_recurrent(model, X[["speed"]].iloc[:50], random_state=0)
+    >>> counts.shape, rates.shape
+    ((50, 1), (50, 1))
+    """
+    if not isinstance(model, Pipeline) or not isinstance(model[0], SpikeHistory):
+        raise TypeError("model must be a fitted Pipeline whose first step is a SpikeHistory; got "
+                        f"{type(model).__name__}")
+    history, rest, final = model[0], model[1:], model[-1]
+    check_is_fitted(history, "counts_")
+    check_is_fitted(final)
+    if not hasattr(final, "sample"):
+        raise TypeError(f"the model's last step, {type(final).__name__}, cannot draw counts (it has no `sample`)")
+    n_neurons = len(history.counts_)
+    if getattr(final, "n_outputs_", n_neurons) != n_neurons:
+        raise ValueError(f"the model predicts {final.n_outputs_} targets but its history has {n_neurons} count "
+                         "columns: in closed loop each target's draws are its own count column's history")
+    index = X.index if isinstance(X, pd.DataFrame) else None
+    trials, covariates = _covariates(history, X)
+    n_bins = len(covariates)
+    starts = segment_starts(trials, n_bins)
+    basis = history.basis_ if history.basis_ is not None else np.eye(history.n_lags)
+    n_lags = history.n_lags
+    rng = check_random_state(random_state)
+    fast = isinstance(final, DistributionRegressor)
+    if fast:
+        rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+    counts = np.zeros((n_bins, n_neurons))
+    rates = np.zeros((n_bins, n_neurons))
+    transform_rest = rest[:-1]
+    # steps fitted on named columns (set_output(transform="pandas")) get them back, or they warn at every bin
+    names = history.get_feature_names_out() if hasattr(rest[0], "feature_names_in_") else None
+    for t in range(n_bins):
+        depth = min(n_lags, t - starts[t])
+        # the counts 1..depth bins back, most recent first, projected on the basis (bump-major, as transform)
+        past = counts[t - depth : t][::-1]
+        features = basis[:depth].T @ past if depth else np.zeros((basis.shape[1], n_neurons))
+        row = np.concatenate([covariates[t], features.ravel()])[None, :]
+        if names is not None:
+            row = pd.DataFrame(row, columns=names)
+        if len(transform_rest):
+            row = transform_rest.transform(row)
+        if fast:
+            rate, draws = final._mean_and_draws(np.asarray(row, dtype=np.float32), 1, rng, validated=True)
+        else:
+            rate, draws = final.predict(row), final.sample(row, random_state=rng)
+        rates[t], counts[t] = rate.reshape(-1), draws.reshape(-1)
+    if index is None:
+        return counts, rates
+    inputs = np.asarray(getattr(history, "feature_names_in_", np.arange(history.n_features_in_)), dtype=object)
+    columns = list(inputs[history.counts_])
+    return (pd.DataFrame(counts.astype(np.int64), index=index, columns=columns),
+            pd.DataFrame(rates, index=index, columns=columns))
