@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._mixture import mixture_log_prob, mixture_mean_std, mixture_sample
+from ._pynapple import target_names, time_indexed, to_pandas
 from ._training import MemberSliceLoader, evenly_spaced_rows
 from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
 from .base import (
@@ -237,7 +238,11 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         """
         self._begin_fit()
         loss = self._resolve_loss()
-        X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
+        y = to_pandas(y)
+        X, y_checked = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
+        if not self._continues_partial_fit():
+            self._target_names = target_names(y)
+        y = y_checked
         weight = validated_sample_weight(sample_weight, X)
         y = np.asarray(y)
         if not self._continues_partial_fit():  # the first chunk's shape of y is that of the predictions
@@ -316,6 +321,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         return a[..., 0] if self._y_is_1d else a
 
     @names_the_estimator
+    @time_indexed(columns=lambda self: getattr(self, "_target_names", None))
     def predict(self, X, return_std=False):
         """The predicted mean of each target, and with ``return_std=True`` also the predicted std, as sklearn's
         ``GaussianProcessRegressor.predict(X, return_std=True)`` and ``BayesianRidge`` return them.
@@ -328,6 +334,10 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         mean : ndarray of shape (n_samples,) or (n_samples, n_targets), as ``y``
         std : ndarray of the same shape, only with ``return_std=True``: the std of the fitted distribution (for
             counts, e.g. ``sqrt(rate)`` for the Poisson loss, ``sqrt(mu + mu**2 / r)`` for the negative binomial)
+
+        Given a pynapple ``TsdFrame`` ``X`` each is time-indexed: a ``Tsd`` (1-D ``y``) or a ``TsdFrame`` with
+        ``X``'s times and time support, its columns named as those of the ``y`` of ``fit`` (a DataFrame or
+        ``TsdFrame``).
         """
         if return_std:
             return self._mean_and_std(X)

@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import PrintLog, ProgressBar
 
+from ._pynapple import to_pandas
 from ._training import (
     BATCHING,
     PRECISIONS,
@@ -401,6 +402,9 @@ class NeuralCostEstimator(BaseEstimator):
 
     def _validate_X(self, X, reset, **kwargs):
         kwargs.setdefault("dtype", np.float32)
+        X = to_pandas(X)  # a pynapple TsdFrame's columns become feature names
+        if "y" in kwargs:
+            kwargs["y"] = to_pandas(kwargs["y"])
         # a partial_fit that continues checks the columns against the first chunk's, as predict does
         return validate_data(self, X, reset=reset and not self._continues_partial_fit(), **kwargs)
 

@@ -7,6 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .._pynapple import is_pynapple
+from .segments import segment_labels
+
 
 def _spike_table(spikes, neuron_col, time_col):
     """``(codes, times, names)`` from a long DataFrame, a dict of arrays, or a list of arrays."""
@@ -19,21 +22,31 @@ def _spike_table(spikes, neuron_col, time_col):
             )
         codes, names = pd.factorize(spikes[neuron_col], sort=True)
         return codes, spikes[time_col].to_numpy(dtype=np.float64), list(names)
+    if is_pynapple(spikes) and hasattr(spikes, "keys"):  # TsGroup: one Ts of spike times per unit
+        names = list(spikes.keys())
+        return _concatenated([spikes[k].t for k in names]) + (names,)
     if isinstance(spikes, dict):
         names = list(spikes)
-        arrays = [np.asarray(spikes[k], dtype=np.float64).ravel() for k in names]
+        arrays = [spikes[k] for k in names]
     elif isinstance(spikes, (list, tuple)):
         names = list(range(len(spikes)))
-        arrays = [np.asarray(a, dtype=np.float64).ravel() for a in spikes]
+        arrays = list(spikes)
     else:
         raise TypeError(
-            "spikes must be a DataFrame with neuron and time columns, a dict {neuron: times} or a list of arrays; "
+            "spikes must be a DataFrame with neuron and time columns, a dict {neuron: times}, a list of arrays or a "
+            "pynapple TsGroup; "
             f"got {type(spikes).__name__}"
         )
+    return _concatenated(arrays) + (names,)
+
+
+def _concatenated(arrays):
+    """``(codes, times)``: the arrays' values one after another, each coded by its position."""
+    arrays = [np.asarray(a.t if is_pynapple(a) else a, dtype=np.float64).ravel() for a in arrays]  # Ts: its times
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     codes = np.repeat(np.arange(len(arrays)), lengths)
     times = np.concatenate(arrays) if arrays else np.empty(0)
-    return codes, times, names
+    return codes, times
 
 
 def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col="neuron", time_col="time",
@@ -42,10 +55,12 @@ def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col=
 
     Parameters
     ----------
-    spikes : DataFrame, dict or list
+    spikes : DataFrame, dict, list or pynapple TsGroup
         Spike times in seconds: a long DataFrame with one row per spike (columns ``neuron_col``, ``time_col``),
-        a dict ``{neuron: array of times}``, or a list of arrays (neurons numbered 0, 1, ...). Times need not be
-        sorted.
+        a dict ``{neuron: array of times}``, a list of arrays (neurons numbered 0, 1, ...), or a pynapple
+        ``TsGroup`` (its keys name the columns; by default the window is its time support, and with several
+        epochs only the bins that start inside one are kept: :func:`segment_labels` then finds the gaps). Times
+        need not be sorted.
     bin_width : float, default=0.05
         Bin width in seconds (50 ms).
     t_start, t_stop : float, optional
@@ -76,6 +91,11 @@ def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col=
     if not bin_width > 0:
         raise ValueError(f"bin_width must be a positive number of seconds; got {bin_width!r}")
     codes, times, names = _spike_table(spikes, neuron_col, time_col)
+    support = getattr(spikes, "time_support", None) if is_pynapple(spikes) else None
+    if support is not None and len(support):
+        starts, ends = np.asarray(support.start, dtype=np.float64), np.asarray(support.end, dtype=np.float64)
+        t_start = starts[0] if t_start is None else t_start
+        t_stop = ends[-1] if t_stop is None else t_stop
     # min and max find NaN (which propagates), inf and negatives in two passes; the position only on error.
     lo, hi = (times.min(), times.max()) if len(times) else (0.0, 0.0)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0):
@@ -122,12 +142,29 @@ def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col=
             stacklevel=2,
         )
         codes, index = codes[inside], index[inside]
-    index += np.multiply(codes, n_bins, dtype=np.int64)
-    flat = np.bincount(index, minlength=len(names) * n_bins)
-    counts = flat.reshape(len(names), n_bins).T
-    dtype = np.uint16 if counts.max(initial=0) < 2**16 else np.int64
+    counts = _counts_per_neuron(codes, index, len(names), n_bins)
     starts = np.round(t_start + bin_width * np.arange(n_bins), 9)
-    return pd.DataFrame(counts.astype(dtype), index=pd.Index(starts, name="bin_start"), columns=names)
+    # pandas keeps a frame's columns as the rows of one block: the transpose of a neuron-major array is no copy
+    out = pd.DataFrame(counts.T, index=pd.Index(starts, name="bin_start"), columns=names, copy=False)
+    if support is not None and len(support) > 1:
+        return out[segment_labels(starts, epochs=support, max_gap=None) >= 0]
+    return out
+
+
+def _counts_per_neuron(codes, index, n_neurons, n_bins):
+    """``(n_neurons, n_bins)`` counts, uint16 unless a bin holds 65,536 spikes or more (then int64), counted one
+    neuron at a time: the int64 counts of every cell at once would take 4x the result's memory."""
+    if len(codes) > 1 and np.any(codes[1:] < codes[:-1]):  # a long DataFrame in time order
+        order = np.argsort(codes, kind="stable")
+        codes, index = codes[order], index[order]
+    bounds = np.searchsorted(codes, np.arange(n_neurons + 1))
+    counts = np.zeros((n_neurons, n_bins), dtype=np.uint16)
+    for j in range(n_neurons):
+        row = np.bincount(index[bounds[j] : bounds[j + 1]], minlength=n_bins)
+        if counts.dtype == np.uint16 and row.max(initial=0) >= 2**16:
+            counts = counts.astype(np.int64)
+        counts[j] = row
+    return counts
 
 
 def bin_covariates(covariates, bin_starts, bin_width=0.05):

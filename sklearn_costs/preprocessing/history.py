@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from .._pynapple import time_indexed
 from .._validation import POSITIVE_INT
 from .lags import raised_cosine_basis
 from .segments import history_blocks, segment_starts, split_column
@@ -31,7 +32,8 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
     :func:`segment_labels` for epochs and gaps), and history restarts at 0 at the start of every trial, as at the
     start of the recording: no spike before the first bin is known. The same holds for the first bins of a test
     block transformed on its own (e.g. inside ``cross_val_score`` on contiguous folds): they see no history, as
-    a new trial would. :func:`~sklearn_costs.simulate_recurrent` runs a fitted pipeline in closed loop.
+    a new trial would. :func:`~sklearn_costs.simulate_recurrent` runs a fitted pipeline in closed loop. A pynapple
+    ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times.
 
     Parameters
     ----------
@@ -112,6 +114,7 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
             raise ValueError("counts lists a column twice")
         return np.asarray(positions, dtype=np.int64)
 
+    @time_indexed()
     def fit(self, X, y=None):
         self._validate_params()
         X = validate_data(self, self._split_trials(X)[1], reset=True, dtype=np.float64)
@@ -132,6 +135,7 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
     def _input_names(self):
         return list(_check_feature_names_in(self, None))
 
+    @time_indexed(columns=lambda self: self.get_feature_names_out())
     def transform(self, X):
         check_is_fitted(self, "counts_")
         trials, X = self._split_trials(X)

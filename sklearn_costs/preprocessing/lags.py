@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from .._pynapple import time_indexed
 from .._validation import POSITIVE_INT
 from .segments import history_blocks, segment_starts, split_column
 
@@ -48,6 +49,8 @@ class LagFeatures(TransformerMixin, BaseEstimator):
     (``fill="edge"`` repeats the first row, ``"zero"`` uses 0) so that the output keeps one row per input row, as a
     step of a :class:`~sklearn.pipeline.Pipeline` must; ``fill="drop"`` removes them instead (then slice the
     targets the same way yourself; without trials: ``Y[lags.n_lags:]``).
+
+    A pynapple ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times (with ``fill="drop"``, an array).
 
     For lags of spike *counts* (a neuron's own history, coupling between neurons) use :class:`SpikeHistory`, which
     never lets a bin's own count into its features.
@@ -108,11 +111,13 @@ class LagFeatures(TransformerMixin, BaseEstimator):
             return None, X
         return split_column(X, self.trial_col)
 
+    @time_indexed()
     def fit(self, X, y=None):
         self._validate_params()
         validate_data(self, self._split_trials(X)[1], reset=True, dtype=np.float64)
         return self
 
+    @time_indexed(columns=lambda self: self.get_feature_names_out())
     def transform(self, X):
         check_is_fitted(self, "n_features_in_")
         trials, X = self._split_trials(X)

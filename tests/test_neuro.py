@@ -1,0 +1,139 @@
+"""The neuroscience ecosystem: pynapple's TsGroup, Tsd and TsdFrame in and out, and NWB files (the neuro extra)."""
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import make_pipeline
+
+from sklearn_costs import PoissonSpikeRegressor
+from sklearn_costs.datasets import load_nwb
+from sklearn_costs.preprocessing import LagFeatures, SpikeHistory, bin_covariates, bin_spikes, segment_labels
+
+nap = pytest.importorskip("pynapple", reason="pynapple is not installed (pip install 'sklearn-costs[neuro]')")
+
+
+def _tsgroup(seed=0, support=None):
+    rng = np.random.default_rng(seed)
+    units = {k: nap.Ts(np.sort(rng.uniform(0.3, 10.0, n))) for k, n in [(0, 120), (3, 60), (7, 30)]}
+    return nap.TsGroup(units, time_support=support) if support is not None else nap.TsGroup(units)
+
+
+def test_bin_spikes_of_a_tsgroup_matches_pynapples_count():
+    tsg = _tsgroup()
+    counts = bin_spikes(tsg, bin_width=0.05)
+    reference = tsg.count(0.05)  # whole bins from the support's start, indexed by their centres
+    assert list(counts.columns) == [0, 3, 7]
+    np.testing.assert_array_equal(counts.to_numpy()[: len(reference)], np.asarray(reference))
+    np.testing.assert_allclose(counts.index[: len(reference)] + 0.025, reference.t, atol=1e-9)
+    assert counts.to_numpy().sum() == 210  # no spike lost: the last, partial bin is kept
+    support = tsg.time_support  # {key: Ts}, as dict(tsg) gives, binned on the same window
+    from_dict = bin_spikes(dict(tsg), 0.05, t_start=support.start[0], t_stop=support.end[0])
+    np.testing.assert_array_equal(from_dict.to_numpy(), counts)
+
+
+def test_bin_spikes_keeps_only_the_bins_inside_a_tsgroups_epochs():
+    tsg = _tsgroup(support=nap.IntervalSet(start=[0.0, 5.0], end=[2.0, 8.0]))
+    counts = bin_spikes(tsg, bin_width=0.5)
+    np.testing.assert_allclose(counts.index, [0, 0.5, 1, 1.5, 5, 5.5, 6, 6.5, 7, 7.5])
+    np.testing.assert_array_equal(counts.to_numpy(), np.asarray(tsg.count(0.5)))
+    np.testing.assert_array_equal(segment_labels(counts.index), np.repeat([0, 1], [4, 6]))
+
+
+def _time_indexed_recording(n_bins=400, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_bins) * 0.05
+    x = rng.normal(size=(n_bins, 2))
+    counts = rng.poisson(np.exp(0.2 + x @ [[0.5, -0.3], [0.2, 0.4]]))
+    X = nap.TsdFrame(t=t, d=np.c_[x, counts], columns=["speed", "lean", "n1", "n2"])
+    return X, X.loc[["n1", "n2"]]
+
+
+def test_estimators_take_tsdframes_and_return_them_time_indexed():
+    X, Y = _time_indexed_recording()
+    covariates = X.loc[["speed", "lean"]]
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(covariates, Y)
+    assert list(model.feature_names_in_) == ["speed", "lean"]
+    rates = model.predict(covariates)
+    assert isinstance(rates, nap.TsdFrame) and list(rates.columns) == ["n1", "n2"]
+    np.testing.assert_array_equal(rates.t, X.t)
+    np.testing.assert_array_equal(np.asarray(rates), model.predict(covariates.as_dataframe()))
+    mean, std = model.predict(covariates, return_std=True)
+    assert isinstance(std, nap.TsdFrame)
+    one = PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(covariates, X["n1"])
+    assert isinstance(one.predict(covariates), nap.Tsd)
+    assert np.isfinite(model.score(covariates, Y))
+
+
+def test_history_pipelines_run_on_tsdframes_end_to_end():
+    X, Y = _time_indexed_recording()
+    history = SpikeHistory(counts=["n1", "n2"], n_lags=4, n_basis=2)
+    features = history.fit_transform(X)
+    assert isinstance(features, nap.TsdFrame) and list(features.columns) == list(history.get_feature_names_out())
+    np.testing.assert_array_equal(np.asarray(features), history.transform(X.as_dataframe()))
+    lags = LagFeatures(n_lags=2).fit_transform(X.loc[["speed", "lean"]])
+    assert isinstance(lags, nap.TsdFrame) and lags.shape == (400, 6)
+    model = make_pipeline(history, PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0))
+    rates = model.fit(X, Y).predict(X)
+    assert isinstance(rates, nap.TsdFrame) and list(rates.columns) == ["n1", "n2"]
+
+
+# --------------------------------------------------------------------------------------------------------- NWB
+
+
+def _write_nwb(path):
+    """A small NWB file: 3 units, a 2-D hand position at 100 Hz, a 1-D speed at 50 Hz, two trials."""
+    pynwb = pytest.importorskip("pynwb", reason="pynwb is not installed (pip install 'sklearn-costs[neuro]')")
+    from pynwb.behavior import Position, SpatialSeries
+
+    rng = np.random.default_rng(0)
+    nwb = pynwb.NWBFile(session_description="sklearn-costs test", identifier="test-session",
+                        session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    spikes = {k: np.sort(rng.uniform(0.0, 10.0, n)) for k, n in enumerate([200, 80, 40])}
+    for times in spikes.values():
+        nwb.add_unit(spike_times=times)
+    hand = rng.normal(size=(1000, 2)).cumsum(0)
+    position = Position(name="Position")
+    position.add_spatial_series(SpatialSeries(name="hand", data=hand, reference_frame="origin",
+                                              timestamps=np.arange(1000) * 0.01))
+    nwb.create_processing_module("behavior", "behaviour").add(position)
+    speed = rng.normal(size=500)
+    nwb.add_acquisition(pynwb.TimeSeries(name="speed", data=speed, unit="m/s", rate=50.0, starting_time=0.0))
+    nwb.add_trial(start_time=0.0, stop_time=4.0)
+    nwb.add_trial(start_time=5.0, stop_time=9.0)
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return spikes, hand, speed
+
+
+def test_load_nwb_bins_units_and_behaviour(tmp_path):
+    spikes, hand, speed = _write_nwb(tmp_path / "session.nwb")
+    data = load_nwb(tmp_path / "session.nwb", bin_width=0.1, t_start=0.0, t_stop=10.0)
+    assert list(data.counts.columns) == ["unit0", "unit1", "unit2"]
+    np.testing.assert_array_equal(data.counts.to_numpy(), bin_spikes(spikes, 0.1, t_start=0.0, t_stop=10.0))
+    assert set(data.covariates.columns) == {"hand_x", "hand_y", "speed"}
+    expected = bin_covariates(pd.DataFrame(hand, index=np.arange(1000) * 0.01, columns=["hand_x", "hand_y"]),
+                              data.counts.index, bin_width=0.1)
+    np.testing.assert_allclose(data.covariates[["hand_x", "hand_y"]], expected)
+    np.testing.assert_allclose(data.covariates["speed"].iloc[0], speed[:5].mean())
+    pd.testing.assert_frame_equal(data.trials, pd.DataFrame({"start": [0.0, 5.0], "end": [4.0, 9.0]}))
+    only = load_nwb(tmp_path / "session.nwb", bin_width=0.1, covariates=["speed"])
+    assert list(only.covariates.columns) == ["speed"]
+    with pytest.raises(ValueError, match="no time series 'gaze'"):
+        load_nwb(tmp_path / "session.nwb", covariates=["gaze"])
+    with pytest.raises(ValueError, match="no units table 'cells'"):
+        load_nwb(tmp_path / "session.nwb", units="cells")
+
+
+def test_a_model_with_history_fits_an_nwb_file_by_trial(tmp_path):
+    _write_nwb(tmp_path / "session.nwb")
+    data = load_nwb(tmp_path / "session.nwb", bin_width=0.05, t_start=0.0, t_stop=10.0)
+    trial = segment_labels(data.counts.index, epochs=data.trials)
+    inside = trial >= 0
+    X = data.covariates.join(data.counts)[inside].assign(trial=trial[inside])
+    Y = data.counts[inside]
+    model = make_pipeline(SpikeHistory(counts=list(Y.columns), n_lags=4, n_basis=2, trial_col="trial"),
+                          PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0))
+    rates = model.fit(X, Y).predict(X)
+    assert rates.shape == (160, 3) and np.isfinite(rates).all()
