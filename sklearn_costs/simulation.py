@@ -13,6 +13,9 @@ from ._distribution import DistributionRegressor
 from .preprocessing.history import SpikeHistory
 from .preprocessing.segments import segment_starts, split_column
 
+#: A predicted count per bin beyond which a simulation has run away (NumPy's Poisson sampler stops near 1e19).
+MAX_RATE = 1e6
+
 
 def _covariates(history, X):
     """``(trials, covariates)``: the non-count input columns of ``history`` taken from ``X`` (by name from a
@@ -62,6 +65,12 @@ def simulate_recurrent(model, X, *, random_state=None):
         a DataFrame).
     rates : same type and shape
         The expected count of each bin given the covariates and the simulated history before it.
+
+    Raises
+    ------
+    RuntimeError
+        The simulation ran away: a predicted count reached ``MAX_RATE`` (1e6 per bin), as an unstable feedback
+        loop does.
 
     Examples
     --------
@@ -115,11 +124,20 @@ def simulate_recurrent(model, X, *, random_state=None):
             row = pd.DataFrame(row, columns=names)
         if len(transform_rest):
             row = transform_rest.transform(row)
-        if fast:
-            rate, draws = final._mean_and_draws(np.asarray(row, dtype=np.float32), 1, rng, validated=True)
+        if fast:  # one forward pass for the rate and the draw, on a row built here (no validation)
+            params = final._member_params(np.asarray(row, dtype=np.float32), validated=True)
+            rate = final._mean_of(params).reshape(-1)
         else:
-            rate, draws = final.predict(row), final.sample(row, random_state=rng)
-        rates[t], counts[t] = rate.reshape(-1), draws.reshape(-1)
+            rate = np.asarray(final.predict(row)).reshape(-1)
+        if not np.all(np.isfinite(rate) & (rate < MAX_RATE)):
+            raise RuntimeError(
+                f"the closed-loop simulation ran away at bin {t}: a predicted count of {float(np.max(rate)):.3g} per "
+                "bin. The model's history feedback is unstable (excitation feeding itself faster than the "
+                "refractoriness damps it, a known property of fitted coupled GLMs); fit with more data or a "
+                "penalty (weight_decay), fewer lags, or simulate shorter trials (history restarts at each trial)"
+            )
+        draws = final._draws_of(params, 1, rng) if fast else final.sample(row, random_state=rng)
+        rates[t], counts[t] = rate, np.asarray(draws).reshape(-1)
     if index is None:
         return counts, rates
     inputs = np.asarray(getattr(history, "feature_names_in_", np.arange(history.n_features_in_)), dtype=object)

@@ -13,7 +13,8 @@ EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
 def test_the_gallery_has_the_examples_the_docs_promise():
     names = {path.stem for path in EXAMPLES}
     assert {"plot_spike_times_to_rates", "plot_grid_search_count_losses", "plot_uncertainty_calibration",
-            "plot_one_shot_faces", "plot_writing_a_loss_plugin", "plot_grid_search_on_dask"} <= names
+            "plot_one_shot_faces", "plot_writing_a_loss_plugin", "plot_grid_search_on_dask",
+            "plot_spike_history_from_nwb"} <= names
 
 
 @pytest.mark.slow
@@ -21,6 +22,8 @@ def test_the_gallery_has_the_examples_the_docs_promise():
 def test_example_runs(script, tmp_path):
     if "dask" in script.stem:
         pytest.importorskip("distributed", reason="the Dask example needs sklearn-costs[dask]")
+    if "nwb" in script.stem:
+        pytest.importorskip("pynwb", reason="the NWB example needs sklearn-costs[neuro]")
     pytest.importorskip("matplotlib", reason="the examples draw figures")
     env = {**os.environ, "MPLBACKEND": "Agg"}
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,

@@ -34,6 +34,9 @@ def test_rules_for_a_small_table_a_large_table_and_many_neurons():
     many = resolve_regressor_settings(12_000, 4, 150, AUTO)
     assert many["hidden_layer_sizes"] == (128, 128) and 1 <= many["n_members"] < 5  # fewer, for speed
     assert resolve_regressor_settings(10**7, 8, 200, AUTO)["n_members"] == 1
+    # the same recording with every neuron's history on 4 bumps (4 + 600 inputs): the budget grows with the inputs
+    with_history = resolve_regressor_settings(12_000, 604, 150, AUTO)
+    assert with_history["n_members"] == 5 and many["n_members"] < 5
     # a GLM has one optimum: no members, and its linear predictor extrapolates as its model; explicit values are
     # taken as given
     glm = resolve_regressor_settings(50, 8, 1, {**AUTO, "hidden_layer_sizes": ()})

@@ -4,6 +4,7 @@ simulation of a model with history (simulate_recurrent)."""
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import GroupKFold, cross_val_score
@@ -265,3 +266,17 @@ def test_simulation_refuses_models_it_cannot_run():
         simulate_recurrent(own, X[["speed"]])
     counts, _ = simulate_recurrent(own, X.iloc[:20], random_state=0)  # one neuron and its own history
     assert counts.shape == (20, 1)
+
+
+def test_a_runaway_simulation_stops_with_an_explanation():
+    X, Y = _recording(300)
+    model = make_pipeline(SpikeHistory(counts=NEURONS, n_lags=4, basis=None),
+                          PoissonSpikeRegressor(hidden_layer_sizes=(), max_epochs=2, random_state=0))
+    model.fit(pd.concat([X, Y], axis=1), Y)
+    head = model[-1].net_.module_.head.linear
+    with torch.no_grad():  # every neuron's last count excites all of them: a positive feedback loop
+        head.weight[:, 2:5] = 3.0
+        head.bias[:] = 5.0
+    with pytest.raises(RuntimeError, match="the closed-loop simulation ran away at bin .* history feedback is "
+                                           "unstable"):
+        simulate_recurrent(model, X, random_state=0)
