@@ -86,9 +86,14 @@ def per_neuron(make):
 def nemos_population_glm(X_train, Y_train, X_test, strengths=(0.1, 1.0, 10.0)):
     import nemos as nmo
 
-    def fit(X, Y, strength):
+    def fit_predict(X, Y, X_new, strength):
+        # nemos starts each intercept at the log of the neuron's mean rate: a neuron silent in the fitting part
+        # has none, so it is left out and predicted silent (as the per-neuron rows do)
+        active = Y.sum(0) > 0
         model = nmo.glm.PopulationGLM(regularizer="Ridge", regularizer_strength=strength, solver_name="LBFGS")
-        return model.fit(X, Y.astype(np.float64))
+        out = np.full((len(X_new), Y.shape[1]), 1e-12)
+        out[:, active] = np.asarray(model.fit(X, Y[:, active].astype(np.float64)).predict(X_new))
+        return out
 
     scaler = StandardScaler().fit(X_train)
     Xs, Xt = scaler.transform(X_train), scaler.transform(X_test)
@@ -97,13 +102,13 @@ def nemos_population_glm(X_train, Y_train, X_test, strengths=(0.1, 1.0, 10.0)):
     scores = []
     for strength in strengths:
         try:
-            pred = np.asarray(fit(Xs[:cut], Y_train[:cut], strength).predict(Xs[cut:]))
+            pred = fit_predict(Xs[:cut], Y_train[:cut], Xs[cut:], strength)
             scores.append(np.nanmean(np.maximum(poisson_d2_per_target(Y_train[cut:], pred, y_null=null), -1.0)))
         except ValueError:  # the solver diverged (NaN parameters) at this strength
             scores.append(-np.inf)
     best = strengths[int(np.argmax(scores))]
     print(f"    nemos ridge strength {best} (tail D2 {dict(zip(strengths, np.round(scores, 4)))})", flush=True)
-    return np.asarray(fit(Xs, Y_train, best).predict(Xt))
+    return fit_predict(Xs, Y_train, Xt, best)
 
 
 METHODS = {
