@@ -26,7 +26,8 @@ Usage::
 ``--spike-history N`` adds every neuron's counts in the N previous bins (own history and coupling) on
 ``--spike-history-basis`` raised-cosine bumps, through ``SpikeHistory`` applied to the whole recording in time
 order (lags start at 1: no bin sees its own counts; a test block's first bins see their real past, as a decoder
-running on the recording would), and the nemos ``PopulationGLM`` row (Poisson, LBFGS, a ridge strength chosen
+running on the recording would; the N training bins just after a test block, whose history holds its counts, are
+left out of training), and the nemos ``PopulationGLM`` row (Poisson, LBFGS, a ridge strength chosen
 among 0.1, 1 and 10 on the last 10% of each training part, then refitted on all of it; inputs standardised on the
 training part). Use it with ``--contiguous`` or ``--blocked``: with history, shuffled bins would put a test bin's
 neighbours, whose counts it contains, in the training part.
@@ -178,6 +179,9 @@ def main(argv=None):
         d2 = np.full((len(folds), Y.shape[1]), np.nan)
         seconds = 0.0
         for k, (train, test) in enumerate(folds):
+            if args.spike_history:
+                # the bins just after a test block hold its counts in their history: out of the training part
+                train = train[~((train > test.max()) & (train <= test.max() + args.spike_history))]
             start = time.perf_counter()
             pred = fit_predict(X[train], Y[train], X[test])
             seconds += time.perf_counter() - start

@@ -10,7 +10,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._distribution import DistributionRegressor
+from ._pynapple import to_pandas
 from .preprocessing.history import SpikeHistory
+from .preprocessing.lags import LagFeatures
 from .preprocessing.segments import segment_starts, split_column
 
 #: A predicted count per bin beyond which a simulation has run away (NumPy's Poisson sampler stops near 1e19).
@@ -99,6 +101,17 @@ def simulate_recurrent(model, X, *, random_state=None):
     if getattr(final, "n_outputs_", n_neurons) != n_neurons:
         raise ValueError(f"the model predicts {final.n_outputs_} targets but its history has {n_neurons} count "
                          "columns: in closed loop each target's draws are its own count column's history")
+    if getattr(final, "_target_names", None) is not None and hasattr(history, "feature_names_in_"):
+        sources = [str(n) for n in history.feature_names_in_[history.counts_]]
+        if list(final._target_names) != sources:
+            raise ValueError(f"the model's targets {final._target_names[:5]} are not its history's count columns "
+                             f"{sources[:5]} in the same order: in closed loop each target's draws become its own "
+                             "column's history. Fit with y = X[counts]")
+    crossing = [type(step).__name__ for step in rest[:-1] if isinstance(step, (SpikeHistory, LagFeatures))]
+    if crossing:
+        raise TypeError(f"the steps between SpikeHistory and the model include {crossing}, which look across rows; "
+                        "the simulation feeds them one bin at a time. Build covariate lags before the pipeline")
+    X = to_pandas(X)
     index = X.index if isinstance(X, pd.DataFrame) else None
     trials, covariates = _covariates(history, X)
     n_bins = len(covariates)

@@ -137,3 +137,15 @@ def test_a_model_with_history_fits_an_nwb_file_by_trial(tmp_path):
                           PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0))
     rates = model.fit(X, Y).predict(X)
     assert rates.shape == (160, 3) and np.isfinite(rates).all()
+
+
+def test_an_epoch_off_the_bin_grid_warns_of_the_spikes_it_loses():
+    tsg = _tsgroup(support=nap.IntervalSet(start=[0.0, 5.01], end=[2.0, 8.0]))
+    with pytest.warns(UserWarning, match="spikes fall in bins that start outside the TsGroup's epochs"):
+        bin_spikes(tsg, bin_width=0.5)
+
+
+def test_load_nwb_refuses_what_is_not_a_time_series(tmp_path):
+    _write_nwb(tmp_path / "session.nwb")
+    with pytest.raises(ValueError, match="'trials' in the NWB file is a IntervalSet, not a time series"):
+        load_nwb(tmp_path / "session.nwb", covariates=["trials"])

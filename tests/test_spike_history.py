@@ -105,7 +105,7 @@ def test_feature_names_positions_and_pandas_output():
 
 @pytest.mark.parametrize("counts, message", [
     (["n9"], "counts names 'n9', which is not a column of X"),
-    ([5], "counts must list column names of X .* or positions below 2"),
+    ([5], "counts names 5, which is not a column of X"),  # a DataFrame's columns go by label
     (["n1", "n1"], "counts lists a column twice"),
 ])
 def test_bad_count_columns_are_refused(counts, message):
@@ -257,7 +257,7 @@ def test_simulation_refuses_models_it_cannot_run():
     with pytest.raises(TypeError, match="first step is a SpikeHistory"):
         simulate_recurrent(PoissonSpikeRegressor(), X)
     one = make_pipeline(SpikeHistory(counts=["a"]), PoissonSpikeRegressor(max_epochs=2, random_state=0))
-    one.fit(pd.concat([X, Y], axis=1), Y)
+    one.fit(pd.concat([X, Y[["a"]]], axis=1), Y)
     with pytest.raises(ValueError, match="predicts 3 targets but its history has 1 count column"):
         simulate_recurrent(one, X)
     own = make_pipeline(SpikeHistory(counts=["a"]), PoissonSpikeRegressor(max_epochs=2, random_state=0))
@@ -280,3 +280,46 @@ def test_a_runaway_simulation_stops_with_an_explanation():
     with pytest.raises(RuntimeError, match="the closed-loop simulation ran away at bin .* history feedback is "
                                            "unstable"):
         simulate_recurrent(model, X, random_state=0)
+
+
+def test_targets_must_be_the_history_columns_in_order():
+    X, Y = _recording(200)
+    swapped = make_pipeline(SpikeHistory(counts=NEURONS), PoissonSpikeRegressor(max_epochs=2, random_state=0))
+    swapped.fit(pd.concat([X, Y], axis=1), Y[["c", "b", "a"]])
+    with pytest.raises(ValueError, match=r"targets \['c', 'b', 'a'\] are not its history's count columns"):
+        simulate_recurrent(swapped, X)
+    lagged = make_pipeline(SpikeHistory(counts=NEURONS), LagFeatures(), PoissonSpikeRegressor(max_epochs=2))
+    lagged.fit(pd.concat([X, Y], axis=1), Y)
+    with pytest.raises(TypeError, match=r"include \['LagFeatures'\], which look across rows"):
+        simulate_recurrent(lagged, X)
+
+
+def test_a_target_passed_through_with_its_current_count_is_refused():
+    X, Y = _recording(200)
+    with pytest.raises(ValueError, match="column 'b' of X equals target 1 of y but is not in `counts`"):
+        SpikeHistory(counts=["a"]).fit(pd.concat([X, Y], axis=1), Y)
+    with pytest.raises(ValueError, match="column 'x3' of X equals target 1 of y"):  # arrays: by the values
+        SpikeHistory(counts=[2]).fit(np.c_[X, Y], Y.to_numpy())
+    silent = Y.assign(c=0)  # a constant covariate equal to a silent neuron's counts is no leak
+    SpikeHistory(counts=["a", "b"]).fit(pd.concat([X.assign(flag=0), silent[["a", "b"]]], axis=1), silent)
+
+
+def test_count_columns_by_label_or_by_position_around_the_trial_column():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(1.0, size=(12, 2))
+    frame = pd.DataFrame({9: rng.normal(size=12), 3: counts[:, 0], 7: counts[:, 1]})
+    by_label = SpikeHistory(counts=[3, 7], n_lags=2, basis=None).fit(frame)  # unit keys, as bin_spikes(TsGroup)
+    np.testing.assert_array_equal(by_label.counts_, [1, 2])
+    array = np.c_[np.repeat([0, 1], 6), counts, frame[9]]  # trial, a, b, speed
+    by_position = SpikeHistory(counts=[1, 2], n_lags=2, basis=None, trial_col=0).fit(array)
+    np.testing.assert_array_equal(by_position.counts_, [0, 1])  # a and b, not b and speed
+    out = by_position.transform(array)
+    np.testing.assert_array_equal(out[:, 0], frame[9])
+    np.testing.assert_array_equal(out[6, 1:], [0, 0, 0, 0])  # the second trial starts without history
+    names = by_position.get_feature_names_out(["trial", "a", "b", "speed"])
+    assert list(names) == ["speed", "a_lag1", "b_lag1", "a_lag2", "b_lag2"]
+    with pytest.raises(ValueError, match="counts lists column 0, which is the trial_col"):
+        SpikeHistory(counts=[0, 1], trial_col=0).fit(array)
+    with pytest.raises(ValueError, match="counts is empty"):
+        SpikeHistory(counts=[]).fit(array)
+    assert segment_labels([]).shape == (0,)

@@ -34,7 +34,7 @@ def load_nwb(nwb, bin_width=0.05, covariates=None, *, units="units", t_start=Non
         Bin width in seconds.
     covariates : list of str, optional
         Names of the time series to bin (as pynapple lists them: ``print(pynapple.load_file(path))``); default
-        every time series in the file.
+        every time series in the file, raw electrophysiology included: on a real recording name the behaviour.
     units : str, default="units"
         The units table.
     t_start, t_stop : float, optional
@@ -68,6 +68,9 @@ def load_nwb(nwb, bin_width=0.05, covariates=None, *, units="units", t_start=Non
     for name in covariates:
         if name not in keys:
             raise ValueError(f"the NWB file has no time series {name!r}; it holds {keys}")
+        if not isinstance(data[name], (nap.Tsd, nap.TsdFrame)):
+            raise ValueError(f"{name!r} in the NWB file is a {type(data[name]).__name__}, not a time series of "
+                             "values (Tsd or TsdFrame)")
         series = to_pandas(data[name])
         if isinstance(series, pd.Series):
             frame = series.to_frame(name)

@@ -147,7 +147,17 @@ def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col=
     # pandas keeps a frame's columns as the rows of one block: the transpose of a neuron-major array is no copy
     out = pd.DataFrame(counts.T, index=pd.Index(starts, name="bin_start"), columns=names, copy=False)
     if support is not None and len(support) > 1:
-        return out[segment_labels(starts, epochs=support, max_gap=None) >= 0]
+        inside = segment_labels(starts, epochs=support, max_gap=None) >= 0
+        lost = int(counts[:, ~inside].sum())
+        if lost:
+            warnings.warn(
+                f"{lost} spikes fall in bins that start outside the TsGroup's epochs (an epoch that does not start "
+                "on the bin grid) and were dropped; bin each epoch on its own grid with t_start=epoch start, "
+                "t_stop=epoch end",
+                UserWarning,
+                stacklevel=2,
+            )
+        return out[inside]
     return out
 
 

@@ -14,7 +14,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 from .._pynapple import time_indexed
 from .._validation import POSITIVE_INT
 from .lags import raised_cosine_basis
-from .segments import history_blocks, segment_starts, split_column
+from .segments import history_blocks, segment_starts, split_column, without_trial_column
 
 
 class SpikeHistory(TransformerMixin, BaseEstimator):
@@ -32,14 +32,18 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
     :func:`segment_labels` for epochs and gaps), and history restarts at 0 at the start of every trial, as at the
     start of the recording: no spike before the first bin is known. The same holds for the first bins of a test
     block transformed on its own (e.g. inside ``cross_val_score`` on contiguous folds): they see no history, as
-    a new trial would. :func:`~sklearn_costs.simulate_recurrent` runs a fitted pipeline in closed loop. A pynapple
+    a new trial would (features built on the whole recording instead give them their real past; then leave the
+    ``n_lags`` training bins after each test block out, whose history holds the test block's counts).
+    :func:`~sklearn_costs.simulate_recurrent` runs a fitted pipeline in closed loop. A pynapple
     ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times.
 
     Parameters
     ----------
-    counts : list of str or int, or None, default=None
-        The columns of ``X`` that hold spike counts (names for a DataFrame, positions for an array); None: every
-        column (``trial_col`` excepted).
+    counts : list of column labels or positions, or None, default=None
+        The columns of ``X`` that hold spike counts: labels of a DataFrame's columns (of any type, e.g. the integer
+        unit keys of ``bin_spikes(TsGroup)``), or positions in an array's columns (``trial_col`` counted); None:
+        every column (``trial_col`` excepted). List every target here: ``fit`` refuses a target that would pass
+        through with its current count.
     n_lags : int >= 1, default=10
         How many previous bins of history (10 bins of 50 ms: half a second).
     basis : {"raised_cosine"} or None, default="raised_cosine"
@@ -95,33 +99,70 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
         return split_column(X, self.trial_col)
 
     def _count_positions(self, X):
-        n = self.n_features_in_
+        """Positions of the count columns among the columns left once ``trial_col`` is removed: ``counts`` holds
+        labels of a DataFrame's columns, or positions in an array's columns (``trial_col`` included)."""
+        trials_at = None
+        if isinstance(X, pd.DataFrame):
+            labels = [c for c in X.columns if self.trial_col is None or c != self.trial_col]
+            n_full = len(labels)
+        else:
+            n_full = np.shape(X)[1] if np.ndim(X) == 2 else 0
+            if isinstance(self.trial_col, numbers.Integral) and n_full:
+                trials_at = int(self.trial_col) % n_full
+            labels = None
+        n = n_full - (trials_at is not None)
         if self.counts is None:
             return np.arange(n)
-        names = list(getattr(self, "feature_names_in_", []))
         positions = []
         for c in self.counts:
-            if names and isinstance(c, str):
-                if c not in names:
-                    raise ValueError(f"counts names {c!r}, which is not a column of X (columns: {names[:10]})")
-                positions.append(names.index(c))
-            elif isinstance(c, numbers.Integral) and not isinstance(c, bool) and -n <= c < n:
-                positions.append(int(c) % n)
+            if labels is not None:
+                if c not in labels:
+                    raise ValueError(f"counts names {c!r}, which is not a column of X (columns: {labels[:10]})")
+                positions.append(labels.index(c))
+            elif isinstance(c, numbers.Integral) and not isinstance(c, bool) and -n_full <= c < n_full:
+                c = int(c) % n_full
+                if c == trials_at:
+                    raise ValueError(f"counts lists column {c}, which is the trial_col")
+                positions.append(c - (trials_at is not None and c > trials_at))
             else:
-                raise ValueError(f"counts must list column names of X (a DataFrame) or positions below {n}; "
+                raise ValueError(f"counts must list column labels of X (a DataFrame) or positions below {n_full}; "
                                  f"got {c!r}")
+        if not positions:
+            raise ValueError("counts is empty: list the count columns, or pass None for all of them")
         if len(set(positions)) != len(positions):
             raise ValueError("counts lists a column twice")
         return np.asarray(positions, dtype=np.int64)
 
     @time_indexed()
     def fit(self, X, y=None):
+        """Check the parameters and the count columns; with ``y`` (a Pipeline passes it), check that no target is
+        also a column passed through as it is, which would show each bin its own count."""
         self._validate_params()
+        counts = self._count_positions(X)
         X = validate_data(self, self._split_trials(X)[1], reset=True, dtype=np.float64)
-        self.counts_ = self._count_positions(X)
+        self.counts_ = counts
         self.basis_ = raised_cosine_basis(self.n_lags, self.n_basis) if self.basis == "raised_cosine" else None
         self._check_counts(X)
+        if y is not None:
+            self._check_no_target_passes_through(X, y)
         return self
+
+    def _check_no_target_passes_through(self, X, y):
+        targets = np.asarray(y, dtype=np.float64)
+        if len(targets) != len(X):
+            return  # the estimator downstream reports the mismatch
+        targets = targets.reshape(len(X), -1)
+        for j in np.setdiff1d(np.arange(X.shape[1]), self.counts_):
+            column = X[:, j]
+            if np.ptp(column) == 0:  # a constant column equals a silent neuron's counts by chance
+                continue
+            same = np.flatnonzero((targets == column[:, None]).all(0))
+            if len(same):
+                raise ValueError(
+                    f"column {self._input_names()[j]!r} of X equals target {int(same[0])} of y but is not in "
+                    "`counts`: it would pass through with the current bin's count, the target itself. List every "
+                    "target's count column in `counts` (or drop it from X)"
+                )
 
     def _check_counts(self, X):
         counts = X[:, self.counts_]
@@ -148,8 +189,7 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "counts_")
-        if input_features is not None and self.trial_col is not None:
-            input_features = [f for f in input_features if f != self.trial_col]
+        input_features = without_trial_column(input_features, self.trial_col)
         names = np.asarray(_check_feature_names_in(self, input_features), dtype=object)
         others = np.setdiff1d(np.arange(len(names)), self.counts_)
         suffix, n = ("lag", self.n_lags) if self.basis_ is None else ("hist", self.basis_.shape[1])

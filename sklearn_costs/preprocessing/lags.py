@@ -11,7 +11,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 
 from .._pynapple import time_indexed
 from .._validation import POSITIVE_INT
-from .segments import history_blocks, segment_starts, split_column
+from .segments import history_blocks, segment_starts, split_column, without_trial_column
 
 
 def raised_cosine_basis(n_lags, n_basis, log_scale=True):
@@ -114,6 +114,8 @@ class LagFeatures(TransformerMixin, BaseEstimator):
     @time_indexed()
     def fit(self, X, y=None):
         self._validate_params()
+        if self.basis == "raised_cosine":
+            raised_cosine_basis(self.n_lags, self.n_basis)  # refuses more bumps than lags now, not at transform
         validate_data(self, self._split_trials(X)[1], reset=True, dtype=np.float64)
         return self
 
@@ -134,8 +136,7 @@ class LagFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "n_features_in_")
-        if input_features is not None and self.trial_col is not None:
-            input_features = [f for f in input_features if f != self.trial_col]
+        input_features = without_trial_column(input_features, self.trial_col)
         names = _check_feature_names_in(self, input_features)
         suffix = "lag" if self.basis is None else "hist"
         n = self.n_lags if self.basis is None else self.n_basis

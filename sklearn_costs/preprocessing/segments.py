@@ -67,6 +67,8 @@ def segment_labels(times, epochs=None, max_gap="auto"):
     array([ 0,  0, -1,  1,  1,  1])
     """
     times = np.asarray(times, dtype=np.float64).ravel()
+    if len(times) == 0:
+        return np.empty(0, dtype=np.int64)
     steps = np.diff(times)
     if np.any(steps <= 0):
         i = int(np.flatnonzero(steps <= 0)[0])
@@ -147,3 +149,14 @@ def split_column(X, column):
     if X.ndim != 2 or not -X.shape[1] <= column < X.shape[1]:
         raise ValueError(f"trial_col={column} is not a column position of X (shape {X.shape})")
     return X[:, column], np.delete(X, column, axis=1)
+
+
+def without_trial_column(input_features, trial_col):
+    """``input_features`` (of ``get_feature_names_out``) without the trial column, given by name or position."""
+    if input_features is None or trial_col is None:
+        return input_features
+    features = list(input_features)
+    if isinstance(trial_col, numbers.Integral):
+        del features[int(trial_col)]
+        return features
+    return [f for f in features if f != trial_col]
