@@ -323,3 +323,22 @@ def test_count_columns_by_label_or_by_position_around_the_trial_column():
     with pytest.raises(ValueError, match="counts is empty"):
         SpikeHistory(counts=[]).fit(array)
     assert segment_labels([]).shape == (0,)
+
+
+def test_covariate_lags_and_spike_history_side_by_side_in_a_column_transformer():
+    from sklearn.compose import ColumnTransformer
+
+    X, Y = _recording(600)
+    data = pd.concat([X, Y], axis=1).assign(trial=np.repeat([0, 1, 2], 200))
+    features = ColumnTransformer([
+        ("history", SpikeHistory(counts=NEURONS, n_lags=4, n_basis=2, trial_col="trial"), NEURONS + ["trial"]),
+        ("kinematics", LagFeatures(n_lags=2, trial_col="trial"), ["speed", "lean", "trial"]),
+    ])
+    model = make_pipeline(features, PoissonSpikeRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0))
+    model.fit(data, Y)
+    names = list(model[0].get_feature_names_out())
+    assert names[:2] == ["history__a_hist1", "history__b_hist1"] and "kinematics__speed_lag2" in names
+    assert len(names) == 3 * 2 + 2 * 3
+    changed = data.copy()
+    changed.loc[300, NEURONS] = [9, 9, 9]
+    np.testing.assert_array_equal(model.predict(changed)[:301], model.predict(data)[:301])
