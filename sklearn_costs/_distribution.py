@@ -349,8 +349,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         """
         if return_std:
             return self._mean_and_std(X)
-        params = self._member_params(X)
-        return self._shape(self.loss_.mean(params)).mean(0)  # as _mean_and_std computes it, to the last bit
+        return self._mean_of(self._member_params(X))
 
     def _mean_and_std(self, X):
         params = self._member_params(X)
@@ -405,19 +404,17 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         random_state : int, RandomState or None
             Seed of the draws.
         """
+        params = self._member_params(X)
         rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        return self._mean_and_draws(X, n_samples, rng)[1]
-
-    def _mean_and_draws(self, X, n_samples, rng, validated=False):
-        """``(predict(X), draws)`` from one forward pass, the draws as :meth:`sample` returns them, taken from the
-        NumPy Generator ``rng``. ``validated``: ``X`` is already a checked float32 array."""
-        params = self._member_params(X, validated)
-        return self._mean_of(params), self._draws_of(params, n_samples, rng)
+        return self._draws_of(params, n_samples, rng)
 
     def _mean_of(self, params):
-        return self._shape(self.loss_.mean(params)).mean(0)
+        """What :meth:`predict` returns, from the members' parameters (a closed-loop simulation computes them
+        once per bin for the mean and the draws)."""
+        return self._shape(self.loss_.mean(params)).mean(0)  # as _mean_and_std computes it, to the last bit
 
     def _draws_of(self, params, n_samples, rng):
+        """What :meth:`sample` returns, from the members' parameters and the NumPy Generator ``rng``."""
         draws = []
         for m in range(self._members()):
             numpy_params = {k: v[m].detach().cpu().double().numpy() for k, v in params.items()}

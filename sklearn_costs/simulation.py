@@ -23,7 +23,7 @@ def _covariates(history, X):
     """``(trials, covariates)``: the non-count input columns of ``history`` taken from ``X`` (by name from a
     DataFrame, in input order from an array), as float64."""
     names = list(getattr(history, "feature_names_in_", []))
-    others = np.setdiff1d(np.arange(history.n_features_in_), history.counts_)
+    others = history._passthrough()
     trials = None
     if isinstance(X, pd.DataFrame):
         if history.trial_col is not None:

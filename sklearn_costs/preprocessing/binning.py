@@ -93,9 +93,8 @@ def bin_spikes(spikes, bin_width=0.05, t_start=None, t_stop=None, *, neuron_col=
     codes, times, names = _spike_table(spikes, neuron_col, time_col)
     support = getattr(spikes, "time_support", None) if is_pynapple(spikes) else None
     if support is not None and len(support):
-        starts, ends = np.asarray(support.start, dtype=np.float64), np.asarray(support.end, dtype=np.float64)
-        t_start = starts[0] if t_start is None else t_start
-        t_stop = ends[-1] if t_stop is None else t_stop
+        t_start = float(support.start[0]) if t_start is None else t_start
+        t_stop = float(support.end[-1]) if t_stop is None else t_stop
     # min and max find NaN (which propagates), inf and negatives in two passes; the position only on error.
     lo, hi = (times.min(), times.max()) if len(times) else (0.0, 0.0)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0):

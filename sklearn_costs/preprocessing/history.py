@@ -7,17 +7,16 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from .._pynapple import time_indexed
 from .._validation import POSITIVE_INT
-from .lags import raised_cosine_basis
-from .segments import history_blocks, segment_starts, split_column, without_trial_column
+from .lags import _LagTransformer
+from .segments import history_blocks, segment_starts, without_trial_column
 
 
-class SpikeHistory(TransformerMixin, BaseEstimator):
+class SpikeHistory(_LagTransformer):
     """Replace the spike-count columns of ``X`` by their history: each neuron's counts in the ``n_lags``
     previous bins, raw or on a raised-cosine basis; the other columns (the covariates) pass through.
 
@@ -93,11 +92,6 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
         self.n_basis = n_basis
         self.trial_col = trial_col
 
-    def _split_trials(self, X):
-        if self.trial_col is None:
-            return None, X
-        return split_column(X, self.trial_col)
-
     def _count_positions(self, X):
         """Positions of the count columns among the columns left once ``trial_col`` is removed: ``counts`` holds
         labels of a DataFrame's columns, or positions in an array's columns (``trial_col`` included)."""
@@ -141,7 +135,7 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
         counts = self._count_positions(X)
         X = validate_data(self, self._split_trials(X)[1], reset=True, dtype=np.float64)
         self.counts_ = counts
-        self.basis_ = raised_cosine_basis(self.n_lags, self.n_basis) if self.basis == "raised_cosine" else None
+        self.basis_ = self._basis()
         self._check_counts(X)
         if y is not None:
             self._check_no_target_passes_through(X, y)
@@ -152,7 +146,7 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
         if len(targets) != len(X):
             return  # the estimator downstream reports the mismatch
         targets = targets.reshape(len(X), -1)
-        for j in np.setdiff1d(np.arange(X.shape[1]), self.counts_):
+        for j in self._passthrough():
             column = X[:, j]
             if np.ptp(column) == 0:  # a constant column equals a silent neuron's counts by chance
                 continue
@@ -183,18 +177,19 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         self._check_counts(X)
         starts = segment_starts(trials, len(X))
-        others = np.setdiff1d(np.arange(X.shape[1]), self.counts_)
-        blocks = [X[:, others]] + history_blocks(X[:, self.counts_], self.n_lags, starts, "zero", self.basis_)
+        history = history_blocks(X[:, self.counts_], self.n_lags, starts, "zero", self.basis_)
+        blocks = [X[:, self._passthrough()]] + history
         return np.concatenate(blocks, axis=1)
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "counts_")
         input_features = without_trial_column(input_features, self.trial_col)
         names = np.asarray(_check_feature_names_in(self, input_features), dtype=object)
-        others = np.setdiff1d(np.arange(len(names)), self.counts_)
-        suffix, n = ("lag", self.n_lags) if self.basis_ is None else ("hist", self.basis_.shape[1])
-        out = list(names[others]) + [f"{names[c]}_{suffix}{j + 1}" for j in range(n) for c in self.counts_]
-        return np.asarray(out, dtype=object)
+        return np.asarray(list(names[self._passthrough()]) + self._lag_names(names[self.counts_]), dtype=object)
+
+    def _passthrough(self):
+        """Positions of the input columns passed through as they are: all but the counts, in input order."""
+        return np.setdiff1d(np.arange(self.n_features_in_), self.counts_)
 
     def filters(self, coef):
         """The history filters of a GLM fitted on these features: its weights on each neuron's history, as a
@@ -219,7 +214,7 @@ class SpikeHistory(TransformerMixin, BaseEstimator):
         if coef.shape[1] != len(names):
             raise ValueError(f"coef has {coef.shape[1]} columns; this SpikeHistory outputs {len(names)} features")
         n_counts = len(self.counts_)
-        history = coef[:, len(names) - n_counts * (self.n_lags if self.basis_ is None else self.basis_.shape[1]):]
+        history = coef[:, len(self._passthrough()):]
         # history columns are ordered lag-or-bump major, neuron minor
         weights = history.reshape(len(coef), -1, n_counts)
         by_lag = weights if self.basis_ is None else np.einsum("obn,lb->oln", weights, self.basis_)

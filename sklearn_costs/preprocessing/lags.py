@@ -40,7 +40,26 @@ def raised_cosine_basis(n_lags, n_basis, log_scale=True):
     return 0.5 * (1.0 + np.cos(phase))
 
 
-class LagFeatures(TransformerMixin, BaseEstimator):
+class _LagTransformer(TransformerMixin, BaseEstimator):
+    """What the lag transformers share: an optional trial column, the lag basis, and the names of lag columns."""
+
+    def _split_trials(self, X):
+        """``(trial labels or None, X without the trial column)``."""
+        if self.trial_col is None:
+            return None, X
+        return split_column(X, self.trial_col)
+
+    def _basis(self):
+        """The ``(n_lags, n_basis)`` raised-cosine basis, or None for raw lags."""
+        return raised_cosine_basis(self.n_lags, self.n_basis) if self.basis == "raised_cosine" else None
+
+    def _lag_names(self, names):
+        """Names of the history columns of ``names``, lag-or-bump major: ``x_lag1, y_lag1, x_lag2, ...``."""
+        suffix, n = ("lag", self.n_lags) if self.basis is None else ("hist", self.n_basis)
+        return [f"{name}_{suffix}{j + 1}" for j in range(n) for name in names]
+
+
+class LagFeatures(_LagTransformer):
     """Add each covariate's values in the ``n_lags`` previous rows (time bins) as new columns.
 
     The rows must be consecutive time bins in order; with ``trial_col`` they are consecutive within each trial
@@ -106,16 +125,10 @@ class LagFeatures(TransformerMixin, BaseEstimator):
         self.include_current = include_current
         self.trial_col = trial_col
 
-    def _split_trials(self, X):
-        if self.trial_col is None:
-            return None, X
-        return split_column(X, self.trial_col)
-
     @time_indexed()
     def fit(self, X, y=None):
         self._validate_params()
-        if self.basis == "raised_cosine":
-            raised_cosine_basis(self.n_lags, self.n_basis)  # refuses more bumps than lags now, not at transform
+        self._basis()  # refuses more bumps than lags now, not at transform
         validate_data(self, self._split_trials(X)[1], reset=True, dtype=np.float64)
         return self
 
@@ -125,10 +138,9 @@ class LagFeatures(TransformerMixin, BaseEstimator):
         trials, X = self._split_trials(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         starts = segment_starts(trials, len(X))
-        basis = raised_cosine_basis(self.n_lags, self.n_basis) if self.basis == "raised_cosine" else None
         fill = "zero" if self.fill == "zero" else "edge"
         blocks = [X] if self.include_current else []
-        blocks += history_blocks(X, self.n_lags, starts, fill, basis)
+        blocks += history_blocks(X, self.n_lags, starts, fill, self._basis())
         out = np.concatenate(blocks, axis=1)
         if self.fill == "drop":
             out = out[np.arange(len(X)) - starts >= self.n_lags]
@@ -138,8 +150,5 @@ class LagFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         input_features = without_trial_column(input_features, self.trial_col)
         names = _check_feature_names_in(self, input_features)
-        suffix = "lag" if self.basis is None else "hist"
-        n = self.n_lags if self.basis is None else self.n_basis
         out = list(names) if self.include_current else []
-        out += [f"{name}_{suffix}{j + 1}" for j in range(n) for name in names]
-        return np.asarray(out, dtype=object)
+        return np.asarray(out + self._lag_names(names), dtype=object)
