@@ -188,8 +188,12 @@ class DivergenceGuard(Callback):
       network before training (on the training data, ``GUARD_ROWS`` rows of it at most), whichever is lower;
       ``scale`` is ``max(1, |initial loss|, |best|)``, so that it follows the size of the loss (which may be
       negative, as a Gaussian NLL) and a loss near zero is not held to a tiny scale. The losses are per sample
-      (NLLs in nats, triplet hinges), so a rise of 1e4 scales is neither noise nor overfitting: the network has
-      left the data;
+      (NLLs in nats, triplet hinges), so a rise of 1e4 scales of the training loss is neither noise nor
+      over-fitting: the network has left the data. The validation loss is held to the same bound only while the
+      training loss of that epoch is not below the loss before training: a validation loss that soars while the
+      network fits its training rows better than at the start is over-fitting (the Gaussian NLL of a few held-out
+      rows reaches 1e4 nats once an over-fitted network's std shrinks), which early stopping answers by
+      restoring the best epoch, not an error;
     * every epoch, the weights: a NaN, infinite, or larger than ``MAX_ABS_WEIGHT`` weight;
     * at the end, on the weights that are kept (the best epoch's, with early stopping): the network's outputs on
       the training data (``GUARD_ROWS`` rows of it at most) must be finite, and so must its point predictions
@@ -248,21 +252,25 @@ class DivergenceGuard(Callback):
                        f"in absolute value (more than {MAX_ABS_WEIGHT:.0e})")
 
     def _check_losses(self, net):
+        initial = self.initial_loss_
         for row in net.history[self.checked_ :]:
+            train = row.get("train_loss")
+            fits_training_rows = initial is not None and train is not None and train < initial
             for key, what in (("train_loss", "training loss"), ("valid_loss", "validation loss")):
                 value = row.get(key)
                 if value is None:
                     continue
                 if not math.isfinite(value):
                     self._fail(f"the {what} became {value} at epoch {row['epoch']}")
-                initial = self.initial_loss_
                 best = min(v for v in (initial, self.best_.get(key), value) if v is not None)
+                self.best_[key] = best
+                if key == "valid_loss" and fits_training_rows:
+                    continue  # over-fitting: early stopping keeps the best epoch
                 scale = max(1.0, abs(best), abs(initial) if initial is not None else 0.0)
                 if value > best + RUNAWAY_FACTOR * scale:
                     start = "" if initial is None else f"; it was {initial:.3g} before training"
                     self._fail(f"the {what} ran away at epoch {row['epoch']}: {value:.3g}, against {best:.3g} at "
                                f"best{start}")
-                self.best_[key] = best
         self.checked_ = len(net.history)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):

@@ -427,6 +427,33 @@ def test_warm_start_with_a_changed_gaussian_std_link_is_refused(data):
 
 
 
+class _History(list):
+    """What the divergence guard reads of a net: its history rows."""
+
+
+def _guard_with(initial, rows):
+    from sklearn_costs._training import DivergenceGuard
+
+    guard = DivergenceGuard(lr=1e-3)
+    guard.checked_, guard.initial_loss_, guard.best_ = 0, initial, {}
+    net = type("Net", (), {"history": _History(rows)})()
+    guard._check_losses(net)
+
+
+def test_a_soaring_validation_loss_is_over_fitting_while_the_training_loss_is_below_its_start():
+    # what a 40-row table gave (UCI concrete): the held-out NLL at 2e4 nats from an over-fitted std, while the
+    # network fits its training rows ever better; early stopping keeps the best epoch, the guard must not fail
+    over_fitting = [{"epoch": 1, "train_loss": 1.2, "valid_loss": 1.6},
+                    {"epoch": 40, "train_loss": -0.6, "valid_loss": 2.25e4}]
+    _guard_with(1.47, over_fitting)
+    # the same validation loss while the training loss is above its start: the network has left the data
+    diverged = [{"epoch": 1, "train_loss": 30.0, "valid_loss": 2.25e4}]
+    with pytest.raises(TrainingDivergedError, match="validation loss ran away at epoch 1: 2.25e"):
+        _guard_with(1.47, diverged)
+    with pytest.raises(TrainingDivergedError, match="training loss ran away at epoch 2"):
+        _guard_with(1.47, [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 5e4, "valid_loss": 1.0}])
+
+
 @pytest.mark.parametrize("optimizer, lr", [("adam", 1e6), ("sgd", 10.0)])
 @pytest.mark.parametrize("name", ["poisson", "gaussian"])
 def test_a_runaway_loss_stops_the_fit_and_keeps_the_previous_model(data, name, optimizer, lr):

@@ -179,3 +179,18 @@ def test_default_spike_regressor_on_150_neurons_beats_per_neuron_glms(m1):
     d2_glm = poisson_d2_per_target(Y[cut:], glm, Y[:cut].mean(0))
     assert np.nanmedian(d2_net) > np.nanmedian(d2_glm)
     assert np.nanmean(np.maximum(d2_net, -1)) > np.nanmean(np.maximum(d2_glm, -1))
+
+
+def test_defaults_on_forty_rows_that_over_fit_end_at_their_best_epoch():
+    # the first 50 training rows of concrete's third split, less a fifth: the validation NLL of the 4 held-out rows
+    # soars to 2e4 nats as the members over-fit, which the divergence guard once took for a runaway
+    real_data_or_skip()
+    data = load_uci("concrete")
+    rows = data.splits[2][0][:50]
+    train = rows[list(KFold(5, shuffle=True, random_state=0).split(rows))[4][0]]
+    model = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
+    valid = model.history_["valid_loss"]
+    assert valid.max() > 1e3 * valid.min()  # the case the test is about
+    assert len(valid) == valid.idxmin() + model.n_iter_no_change  # stopped early (epochs count from 1)
+    test = data.splits[2][1]
+    assert model.score(data.X[test], data.y[test]) > -5  # the best epoch's weights, not the over-fitted last ones
