@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted, validate_data
 
 from .._pynapple import time_indexed
 from .._validation import POSITIVE_INT
@@ -100,7 +100,10 @@ class SpikeHistory(_LagTransformer):
             labels = [c for c in X.columns if self.trial_col is None or c != self.trial_col]
             n_full = len(labels)
         else:
-            n_full = np.shape(X)[1] if np.ndim(X) == 2 else 0
+            shape = X.shape if hasattr(X, "shape") else np.shape(np.asarray(X))  # array-likes too
+            n_full = shape[1] if len(shape) == 2 else 0
+            if n_full == 0:
+                check_array(X, dtype=None)  # scikit-learn's message for data without features (or not 2-d)
             if isinstance(self.trial_col, numbers.Integral) and n_full:
                 trials_at = int(self.trial_col) % n_full
             labels = None
