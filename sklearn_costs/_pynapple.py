@@ -16,10 +16,20 @@ def is_pynapple(obj) -> bool:
     return type(obj).__module__.startswith("pynapple")
 
 
+#: The key in a DataFrame's ``attrs`` under which :func:`to_pandas` leaves the epoch of each row of a TsdFrame whose
+#: time support has several epochs: the lag transformers read it as trials, so that no lag crosses a gap.
+EPOCH_LABELS = "sklearn_costs.epoch_labels"
+
+
 def to_pandas(obj):
-    """A Tsd as a Series, a TsdFrame as a DataFrame (indexed by time); anything else unchanged."""
+    """A Tsd as a Series, a TsdFrame as a DataFrame (indexed by time); anything else unchanged. A TsdFrame over
+    several epochs of its time support has each row's epoch (0, 1, ...) in ``attrs[EPOCH_LABELS]``."""
     if is_pynapple(obj) and hasattr(obj, "as_dataframe"):
-        return obj.as_dataframe()
+        frame = obj.as_dataframe()
+        support = getattr(obj, "time_support", None)
+        if support is not None and len(support) > 1:
+            frame.attrs[EPOCH_LABELS] = np.searchsorted(np.asarray(support.start), obj.t, side="right") - 1
+        return frame
     if is_pynapple(obj) and hasattr(obj, "as_series"):
         return obj.as_series()
     return obj

@@ -13,7 +13,7 @@ from ._distribution import DistributionRegressor
 from ._pynapple import to_pandas
 from .preprocessing.history import SpikeHistory
 from .preprocessing.lags import LagFeatures
-from .preprocessing.segments import segment_starts, split_column
+from .preprocessing.segments import segment_starts
 
 #: A predicted count per bin beyond which a simulation has run away (NumPy's Poisson sampler stops near 1e19).
 MAX_RATE = 1e6
@@ -26,8 +26,7 @@ def _covariates(history, X):
     others = history._passthrough()
     trials = None
     if isinstance(X, pd.DataFrame):
-        if history.trial_col is not None:
-            trials, X = split_column(X, history.trial_col)
+        trials, X = history._split_trials(X)
         if names:
             wanted = [names[i] for i in others]
             missing = [c for c in wanted if c not in X.columns]

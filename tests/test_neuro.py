@@ -79,6 +79,31 @@ def test_history_pipelines_run_on_tsdframes_end_to_end():
     assert isinstance(rates, nap.TsdFrame) and list(rates.columns) == ["n1", "n2"]
 
 
+def test_lags_of_a_tsdframe_over_several_epochs_do_not_cross_the_gaps():
+    X, Y = _time_indexed_recording()
+    epochs = nap.IntervalSet(start=[0.0, 10.0], end=[5.0, 19.99])  # bins 0-100 and 200-399: a gap between
+    restricted = X.restrict(epochs)
+    frame = restricted.as_dataframe()
+    assert len(restricted.time_support) == 2
+    pieces = [frame.loc[a:b] for a, b in zip(epochs.start, epochs.end)]
+    for transformer in (LagFeatures(n_lags=3, fill="zero"), SpikeHistory(counts=["n1", "n2"], n_lags=3, n_basis=2)):
+        out = np.asarray(transformer.fit_transform(restricted))
+        alone = np.concatenate([transformer.fit_transform(piece) for piece in pieces])
+        np.testing.assert_array_equal(out, alone)
+        # the same rows as a plain frame are one stretch: lags run across the gap
+        assert not np.array_equal(transformer.fit_transform(frame), alone)
+    # the closed-loop simulation restarts the history at the second epoch too
+    history = SpikeHistory(counts=["n1", "n2"], n_lags=3, n_basis=2)
+    model = make_pipeline(history, PoissonSpikeRegressor(hidden_layer_sizes=(), max_epochs=3, random_state=0))
+    model.fit(restricted, restricted.loc[["n1", "n2"]])
+    from sklearn_costs import simulate_recurrent
+
+    covariates = restricted.loc[["speed", "lean"]]
+    counts, rates = simulate_recurrent(model, covariates, random_state=0)
+    _, first = simulate_recurrent(model, covariates.restrict(epochs[1]), random_state=0)
+    np.testing.assert_allclose(np.asarray(rates)[len(pieces[0])], np.asarray(first)[0])  # the second epoch starts afresh
+
+
 # --------------------------------------------------------------------------------------------------------- NWB
 
 

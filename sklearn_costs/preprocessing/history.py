@@ -52,6 +52,7 @@ class SpikeHistory(_LagTransformer):
     trial_col : str or int, optional
         The column of ``X`` labelling each row's trial; history does not cross a change of label, and the column
         is not in the output.
+        Without it, a pynapple ``TsdFrame`` whose time support has several epochs has its epochs as trials.
 
     Attributes
     ----------

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .._pynapple import time_indexed
+from .._pynapple import EPOCH_LABELS, time_indexed
 from .._validation import POSITIVE_INT
 from .segments import history_blocks, segment_starts, split_column, without_trial_column
 
@@ -44,9 +45,10 @@ class _LagTransformer(TransformerMixin, BaseEstimator):
     """What the lag transformers share: an optional trial column, the lag basis, and the names of lag columns."""
 
     def _split_trials(self, X):
-        """``(trial labels or None, X without the trial column)``."""
+        """``(trial labels or None, X without the trial column)``. Without ``trial_col``, a time-indexed X over
+        several epochs (a pynapple TsdFrame restricted to them) has its epochs as trials."""
         if self.trial_col is None:
-            return None, X
+            return (X.attrs.get(EPOCH_LABELS) if isinstance(X, pd.DataFrame) else None), X
         return split_column(X, self.trial_col)
 
     def _basis(self):
@@ -89,6 +91,7 @@ class LagFeatures(_LagTransformer):
     trial_col : str or int, optional
         The column of ``X`` (a name, or a position for an array) that labels each row's trial; lags restart at
         every change of label, and the column is not in the output.
+        Without it, a pynapple ``TsdFrame`` whose time support has several epochs has its epochs as trials.
 
     Attributes
     ----------
