@@ -101,7 +101,8 @@ def test_lags_of_a_tsdframe_over_several_epochs_do_not_cross_the_gaps():
     covariates = restricted.loc[["speed", "lean"]]
     counts, rates = simulate_recurrent(model, covariates, random_state=0)
     _, first = simulate_recurrent(model, covariates.restrict(epochs[1]), random_state=0)
-    np.testing.assert_allclose(np.asarray(rates)[len(pieces[0])], np.asarray(first)[0])  # the second epoch starts afresh
+    # the second epoch starts afresh: its first bin's rate is that of a simulation of the second epoch alone
+    np.testing.assert_allclose(np.asarray(rates)[len(pieces[0])], np.asarray(first)[0])
 
 
 # --------------------------------------------------------------------------------------------------------- NWB
