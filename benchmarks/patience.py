@@ -10,6 +10,7 @@ Usage::
     python benchmarks/patience.py --sets all --splits 5         # naval and protein: their first 2 splits
     python benchmarks/patience.py --m1                          # shuffled 8-fold
     python benchmarks/patience.py --m1 --blocked
+    python benchmarks/patience.py --sets concrete energy yacht kin8nm --lr 1e-2
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ def d2_on(model, X, Y, null):
     return per_neuron
 
 
-def uci(sets, splits, patiences):
+def uci(sets, splits, patiences, lr=3e-3):
     rows = []
     for name in sets:
         data = load_uci(name)
         for k, (train, test) in enumerate(data.splits[: min(splits, LARGE_SET_SPLITS.get(name, splits))]):
-            model = recording(GaussianUncertaintyRegressor)(random_state=0).fit(data.X[train], data.y[train])
+            model = recording(GaussianUncertaintyRegressor)(lr=lr, random_state=0).fit(data.X[train], data.y[train])
             nll = partial(nll_on, X=data.X[test], y=data.y[test])
             for patience, value, epochs in scored_by_patience(model, patiences, nll):
                 rows.append({"set": name, "split": k, "patience": patience, "NLL": value, "epochs": epochs})
@@ -129,11 +130,12 @@ def main(argv=None):
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--m1", action="store_true", help="the spike regressor on M1 instead of the UCI sets")
     parser.add_argument("--blocked", action="store_true", help="with --m1: one 80/20 split in time")
+    parser.add_argument("--lr", type=float, default=3e-3, help="the Gaussian regressor's learning rate")
     args = parser.parse_args(argv)
     if args.m1:
         m1(args.blocked, [5, 10, 15, 20, 25, 30])
     else:
-        uci(SETS if args.sets == ["all"] else args.sets, args.splits, [5, 10, 15, 20, 30, 50])
+        uci(SETS if args.sets == ["all"] else args.sets, args.splits, [5, 10, 15, 20, 30, 50], args.lr)
 
 
 if __name__ == "__main__":

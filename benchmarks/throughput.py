@@ -132,9 +132,13 @@ def batch_plan(X, y, batch_size, identities):
     return [order[i : i + batch_size] for i in range(0, len(X), batch_size)]
 
 
+#: Options of the bare loops' Adam (``--fused-bare``: the fused update the estimators use on PyTorch >= 2.4).
+BARE_ADAM = {}
+
+
 def bare_loop(module, criterion, X, y, batch_size, epochs, loader, identities=False):
     """A hand-written training loop; its batches hold the same rows as the estimator's would."""
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, **BARE_ADAM)
     module.train()
     dataset = torch.utils.data.TensorDataset(X, y)
 
@@ -407,12 +411,16 @@ def main(argv=None):
     parser.add_argument("--estimators", nargs="*", default=list(ESTIMATORS), choices=list(ESTIMATORS))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
+    parser.add_argument("--fused-bare", action="store_true",
+                        help="the bare loops' Adam fused too (the estimators' own update on PyTorch >= 2.4)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["throughput", "scaling", "binning", "memory", "devices", "loss", "large",
                                  "compile"])
     parser.add_argument("--large", type=int, nargs=3, default=[500_000, 1000, 20],
                         metavar=("ROWS", "NEURONS", "FEATURES"), help="the large count matrix of table 7")
     args = parser.parse_args(argv)
+    if args.fused_bare:
+        BARE_ADAM["fused"] = True
     if args.threads:
         torch.set_num_threads(args.threads)
     quick = args.quick

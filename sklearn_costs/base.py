@@ -56,6 +56,19 @@ OPTIMIZERS = {
     "lbfgs": torch.optim.LBFGS,
 }
 
+#: Optimizers that run their update as one fused kernel over all the weights (PyTorch >= 2.4 on the CPU, and on
+#: CUDA): a small network's update is otherwise a loop of several kernels per weight tensor, a third of a training
+#: step at batch 128 (the update of a 12-64-64-50 MLP: 402 against 116 microseconds, one thread; fits 1.2-1.3x
+#: faster at batch 128, see docs/scaling.rst).
+FUSED_OPTIMIZERS = ("adam", "adamw")
+
+
+def fused_update_supported() -> bool:
+    """Whether this PyTorch runs fused Adam and AdamW updates on the CPU (2.4 and later)."""
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return (major, minor) >= (2, 4)
+
+
 #: Below this many rows early stopping is skipped: a validation split of one or two rows only adds noise.
 MIN_ROWS_FOR_VALIDATION = 20
 
@@ -149,6 +162,8 @@ COMMON_PARAMETERS = """\
     lr : float > 0, default={lr}
         Learning rate.
     optimizer : {{"adam", "adamw", "sgd", "rmsprop", "lbfgs"}} or torch optimizer class, default="adam"
+        ``"adam"`` and ``"adamw"`` update all the weights in one fused kernel (PyTorch 2.4 and later): a fit of
+        a small network in batches of 128 takes a fifth less time.
     weight_decay : float >= 0, default={weight_decay}
         L2 penalty passed to the optimizer (``"lbfgs"`` has none: 0 only).
     early_stopping : bool, default=True
@@ -572,6 +587,8 @@ class NeuralCostEstimator(BaseEstimator):
     def _make_net(self, module, loss, device, seed, n_rows):
         optimizer = self._optimizer()
         optimizer_kwargs = {}
+        if self.optimizer in FUSED_OPTIMIZERS and fused_update_supported():
+            optimizer_kwargs["optimizer__fused"] = True
         if self.weight_decay:
             optimizer_kwargs["optimizer__weight_decay"] = self.weight_decay
         train_split, stopping = self._validation(n_rows, seed)

@@ -530,3 +530,16 @@ def test_a_runaway_on_data_larger_than_the_guard_sample_is_stopped(monkeypatch):
                                          lr=1e12, max_epochs=3, random_state=0)
     with pytest.raises(TrainingDivergedError):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize("optimizer, fused", [("adam", True), ("adamw", True), ("sgd", False)])
+def test_adam_updates_all_weights_in_one_fused_kernel_where_pytorch_has_it(data, optimizer, fused):
+    from sklearn_costs.base import fused_update_supported
+
+    X, y = data
+    model = _regressor("gaussian", optimizer=optimizer, max_epochs=2).fit(X, _targets("gaussian", data))
+    group = model.net_.optimizer_.param_groups[0]
+    assert bool(group.get("fused")) == (fused and fused_update_supported())
+    # a fused fit is a fit like any other: it continues (warm start) and predicts finitely
+    model.set_params(warm_start=True).fit(X, _targets("gaussian", data))
+    assert model.n_iter_ == 4 and np.isfinite(model.predict(X)).all()
