@@ -58,10 +58,10 @@ def recording(estimator_class):
 
 def replay(valid_loss, patience, threshold=1e-4):
     """(index of the epoch early stopping restores, epochs run) for ``patience``, as skorch's ``EarlyStopping``
-    (relative threshold 1e-4) decides on these validation losses."""
+    (relative threshold 1e-4: ``best - 1e-4 * best``) decides on these validation losses."""
     best, best_at, waited = np.inf, 0, 0
     for i, value in enumerate(valid_loss):
-        if not np.isfinite(best) or value < best - threshold * abs(best):
+        if not np.isfinite(best) or value < best - threshold * best:  # skorch's rule, negative losses included
             best, best_at, waited = value, i, 0
         else:
             waited += 1

@@ -412,7 +412,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
     parser.add_argument("--fused-bare", action="store_true",
-                        help="the bare loops' Adam fused too (the estimators' own update on PyTorch >= 2.4)")
+                        help="the throughput table's bare loops' Adam fused too (the estimators' own update on "
+                             "PyTorch >= 2.4; the large matrix's bare loop keeps the plain update)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["throughput", "scaling", "binning", "memory", "devices", "loss", "large",
                                  "compile"])

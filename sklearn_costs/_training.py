@@ -190,8 +190,9 @@ class DivergenceGuard(Callback):
       negative, as a Gaussian NLL) and a loss near zero is not held to a tiny scale. The losses are per sample
       (NLLs in nats, triplet hinges), so a rise of 1e4 scales of the training loss is neither noise nor
       over-fitting: the network has left the data. The validation loss is held to the same bound only while the
-      training loss of that epoch is not below the loss before training: a validation loss that soars while the
-      network fits its training rows better than at the start is over-fitting (the Gaussian NLL of a few held-out
+      training loss of that epoch is not below the loss before training, and always at the first epoch: a
+      validation loss that soars after an epoch within bounds while the network fits its training rows better
+      than at the start is over-fitting (the Gaussian NLL of a few held-out
       rows reaches 1e4 nats once an over-fitted network's std shrinks), which early stopping answers by
       restoring the best epoch, not an error;
     * every epoch, the weights: a NaN, infinite, or larger than ``MAX_ABS_WEIGHT`` weight;
@@ -262,10 +263,11 @@ class DivergenceGuard(Callback):
                     continue
                 if not math.isfinite(value):
                     self._fail(f"the {what} became {value} at epoch {row['epoch']}")
-                best = min(v for v in (initial, self.best_.get(key), value) if v is not None)
+                earlier = self.best_.get(key)
+                best = min(v for v in (initial, earlier, value) if v is not None)
                 self.best_[key] = best
-                if key == "valid_loss" and fits_training_rows:
-                    continue  # over-fitting: early stopping keeps the best epoch
+                if key == "valid_loss" and fits_training_rows and earlier is not None:
+                    continue  # over-fitting after an epoch within bounds, which early stopping keeps
                 scale = max(1.0, abs(best), abs(initial) if initial is not None else 0.0)
                 if value > best + RUNAWAY_FACTOR * scale:
                     start = "" if initial is None else f"; it was {initial:.3g} before training"

@@ -69,6 +69,16 @@ def fused_update_supported() -> bool:
     return (major, minor) >= (2, 4)
 
 
+def match_fused_update(optimizer, name):
+    """Set an Adam or AdamW ``optimizer`` (restored from a model saved elsewhere, or continued by a warm start) to
+    the fused update exactly when this PyTorch has it: a saved state carries the ``fused`` flag of the PyTorch that
+    saved it, which an older one cannot run."""
+    if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
+        fused = name in FUSED_OPTIMIZERS and fused_update_supported()
+        for group in optimizer.param_groups:
+            group["fused"] = fused or None
+
+
 #: Below this many rows early stopping is skipped: a validation split of one or two rows only adds noise.
 MIN_ROWS_FOR_VALIDATION = 20
 
@@ -497,6 +507,7 @@ class NeuralCostEstimator(BaseEstimator):
                     net.iterator_train__seed = order_seed  # (set_params would re-initialize the net for it)
                     self._set_validation(net, len(Xt), seed)
                     net.autocast_dtype = PRECISIONS[self.precision]
+                    match_fused_update(net.optimizer_, self.optimizer)
                     net.partial_fit(TensorDataset(Xt, yt, wt, self._batch_target_dtype), None)
                 else:
                     net = self._make_net(module, loss, device, seed, len(Xt))
@@ -561,6 +572,7 @@ class NeuralCostEstimator(BaseEstimator):
         net.module_.to(device)
         if optimizer_state is not None:
             net.optimizer_.load_state_dict(optimizer_state)
+            match_fused_update(net.optimizer_, self.optimizer)
         # the epochs trained so far, so that a warm start counts on from them (n_iter_) as the saved net would
         for epoch, row in self.history_.iterrows():
             net.history.append({"epoch": int(epoch), "batches": [],

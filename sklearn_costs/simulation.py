@@ -56,7 +56,8 @@ def simulate_recurrent(model, X, *, random_state=None):
     X : DataFrame or array-like of shape (n_bins, n_covariates)
         The covariates of each bin in time order: the model's input columns other than the counts (by name from
         a DataFrame; in input order from an array), and the history's ``trial_col``, at each change of which the
-        history restarts at zero.
+        history restarts at zero. A pynapple ``TsdFrame`` over several epochs (and no ``trial_col``) restarts it
+        at each epoch.
     random_state : int, RandomState or None
 
     Returns

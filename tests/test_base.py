@@ -450,6 +450,9 @@ def test_a_soaring_validation_loss_is_over_fitting_while_the_training_loss_is_be
     diverged = [{"epoch": 1, "train_loss": 30.0, "valid_loss": 2.25e4}]
     with pytest.raises(TrainingDivergedError, match="validation loss ran away at epoch 1: 2.25e"):
         _guard_with(1.47, diverged)
+    # soaring at the first epoch, with nothing within bounds before: a runaway, whatever the training loss does
+    with pytest.raises(TrainingDivergedError, match="validation loss ran away at epoch 1"):
+        _guard_with(1.47, [{"epoch": 1, "train_loss": 1.2, "valid_loss": 2.25e4}])
     with pytest.raises(TrainingDivergedError, match="training loss ran away at epoch 2"):
         _guard_with(1.47, [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 5e4, "valid_loss": 1.0}])
 
@@ -543,3 +546,18 @@ def test_adam_updates_all_weights_in_one_fused_kernel_where_pytorch_has_it(data,
     # a fused fit is a fit like any other: it continues (warm start) and predicts finitely
     model.set_params(warm_start=True).fit(X, _targets("gaussian", data))
     assert model.n_iter_ == 4 and np.isfinite(model.predict(X)).all()
+
+
+def test_a_restored_or_continued_adam_takes_the_fused_update_of_this_pytorch(data, monkeypatch):
+    import sklearn_costs.base as base
+
+    X, y = data
+    model = _regressor("gaussian", max_epochs=1).fit(X, _targets("gaussian", data))
+    optimizer = model.net_.optimizer_
+    for group in optimizer.param_groups:
+        group["fused"] = True  # as saved by a PyTorch that has the fused update
+    monkeypatch.setattr(base, "fused_update_supported", lambda: False)  # loaded on one that has not
+    base.match_fused_update(optimizer, "adam")
+    assert all(group["fused"] is None for group in optimizer.param_groups)
+    model.set_params(warm_start=True).fit(X, _targets("gaussian", data))  # continues with the plain update
+    assert model.n_iter_ == 2 and all(g["fused"] is None for g in model.net_.optimizer_.param_groups)

@@ -48,7 +48,8 @@ class _LagTransformer(TransformerMixin, BaseEstimator):
         """``(trial labels or None, X without the trial column)``. Without ``trial_col``, a time-indexed X over
         several epochs (a pynapple TsdFrame restricted to them) has its epochs as trials."""
         if self.trial_col is None:
-            return (X.attrs.get(EPOCH_LABELS) if isinstance(X, pd.DataFrame) else None), X
+            epochs = X.attrs.get(EPOCH_LABELS) if isinstance(X, pd.DataFrame) else None
+            return (epochs if epochs is not None and len(epochs) == len(X) else None), X
         return split_column(X, self.trial_col)
 
     def _basis(self):
