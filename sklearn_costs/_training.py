@@ -153,10 +153,13 @@ RUNAWAY_FACTOR_PREDICTIONS = 1e3
 #: A weight larger than this (in absolute value) is taken for divergence: the estimators standardise their inputs,
 #: and Adam moves a weight by about ``lr`` per step, so a trained network never comes near it.
 MAX_ABS_WEIGHT = 1e6
-#: The checks that pass over the training data (the loss before training, the predictions after it) look at this
-#: many of its rows, evenly spaced, or all of them if there are fewer: two whole extra passes over a large data set
-#: cost as much as a few epochs of a short fit, and a runaway shows in any large sample.
+#: The checks that pass over the training data (the loss before training, the predictions after it) look at
+#: ``GUARD_FRACTION`` of its rows, evenly spaced, but at least ``GUARD_MIN_ROWS`` (all of them if there are fewer)
+#: and at most ``GUARD_ROWS``: two whole extra passes cost as much as a few epochs of a short fit (a CNN embedder's
+#: on 6,000 images took a fifth of a three-epoch fit), and a runaway shows in any large sample.
 GUARD_ROWS = 8192
+GUARD_MIN_ROWS = 1024
+GUARD_FRACTION = 0.1
 #: ... in batches of at most this many rows: the loss before training of a triplet loss mines all pairs of a batch
 #: (O(B^2)), and one evaluation batch of 8192 images cost a third of a five-epoch fit.
 GUARD_BATCH = 1024
@@ -170,9 +173,14 @@ def evenly_spaced_rows(n, most, device="cpu"):
     return torch.linspace(0, n - 1, most, device=device).round().long()
 
 
+def guard_rows(n):
+    """How many of ``n`` training rows the divergence guard's passes look at (see ``GUARD_FRACTION``)."""
+    return min(GUARD_ROWS, max(GUARD_MIN_ROWS, math.ceil(GUARD_FRACTION * n)))
+
+
 def _guard_sample(dataset):
-    """At most ``GUARD_ROWS`` rows of ``dataset``, evenly spaced (all of them when there are no more)."""
-    rows = evenly_spaced_rows(len(dataset), GUARD_ROWS, dataset.X.device)
+    """``guard_rows(len(dataset))`` rows of ``dataset``, evenly spaced (all of them when there are no more)."""
+    rows = evenly_spaced_rows(len(dataset), guard_rows(len(dataset)), dataset.X.device)
     return dataset if rows is None else dataset.subset(rows)
 
 
@@ -185,7 +193,7 @@ class DivergenceGuard(Callback):
     * every training batch: a NaN or infinite loss stops the fit at once;
     * every epoch, the training and the validation loss: NaN or infinite, or *run away*, that is above
       ``best + RUNAWAY_FACTOR * scale``. ``best`` is the lowest value of that loss in this fit, or the loss of the
-      network before training (on the training data, ``GUARD_ROWS`` rows of it at most), whichever is lower;
+      network before training (on the training data, ``guard_rows`` of its rows), whichever is lower;
       ``scale`` is ``max(1, |initial loss|, |best|)``, so that it follows the size of the loss (which may be
       negative, as a Gaussian NLL) and a loss near zero is not held to a tiny scale. The losses are per sample
       (NLLs in nats, triplet hinges), so a rise of 1e4 scales of the training loss is neither noise nor
@@ -197,7 +205,7 @@ class DivergenceGuard(Callback):
       restoring the best epoch, not an error;
     * every epoch, the weights: a NaN, infinite, or larger than ``MAX_ABS_WEIGHT`` weight;
     * at the end, on the weights that are kept (the best epoch's, with early stopping): the network's outputs on
-      the training data (``GUARD_ROWS`` rows of it at most) must be finite, and so must its point predictions
+      the training data (``guard_rows`` of its rows) must be finite, and so must its point predictions
       ``predict(output)`` (the predicted means, for a distribution regressor), which must also lie within
       ``RUNAWAY_FACTOR_PREDICTIONS`` times the range of the training targets (at least 1, in the units the network
       trains in) of that range. This

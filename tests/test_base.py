@@ -14,7 +14,15 @@ from scipy import special
 from sklearn.exceptions import NotFittedError
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor
-from sklearn_costs._training import GUARD_ROWS, SliceLoader, TensorDataset, TrainingDivergedError, _guard_sample
+from sklearn_costs._training import (
+    GUARD_MIN_ROWS,
+    GUARD_ROWS,
+    SliceLoader,
+    TensorDataset,
+    TrainingDivergedError,
+    _guard_sample,
+    guard_rows,
+)
 from sklearn_costs.base import resolve_device
 from sklearn_costs.losses import PoissonLoss
 
@@ -517,11 +525,15 @@ def test_predictions_that_run_away_while_the_loss_stays_moderate_stop_the_fit(da
 def test_the_guard_checks_a_large_data_set_on_evenly_spaced_rows_and_a_small_one_whole():
     small = TensorDataset(torch.arange(100.0)[:, None], torch.zeros(100, 1))
     assert _guard_sample(small) is small
-    n = 3 * GUARD_ROWS + 7
-    large = _guard_sample(TensorDataset(torch.arange(float(n))[:, None], torch.zeros(n, 1)))
-    rows = large.X[:, 0]
-    assert len(large) == GUARD_ROWS and rows[0] == 0 and rows[-1] == n - 1
-    assert torch.all(torch.diff(rows) > 0)
+    # a tenth of the rows, but at least GUARD_MIN_ROWS and at most GUARD_ROWS
+    assert guard_rows(GUARD_MIN_ROWS + 5) == GUARD_MIN_ROWS
+    assert guard_rows(30_000) == 3_000
+    assert guard_rows(10**7) == GUARD_ROWS
+    for n in (GUARD_MIN_ROWS + 5, 3 * GUARD_ROWS + 7, 20 * GUARD_ROWS):
+        large = _guard_sample(TensorDataset(torch.arange(float(n))[:, None], torch.zeros(n, 1)))
+        rows = large.X[:, 0]
+        assert len(large) == guard_rows(n) and rows[0] == 0 and rows[-1] == n - 1
+        assert torch.all(torch.diff(rows) > 0)
 
 
 def test_a_runaway_on_data_larger_than_the_guard_sample_is_stopped(monkeypatch):
