@@ -1,6 +1,6 @@
 """Speed and memory of the estimators against bare PyTorch loops on the same modules, in one process.
 
-Eight tables, every figure measured in this run:
+Nine tables, every figure measured in this run:
 
 1. Training and prediction throughput (rows/s) of each estimator at batch sizes 128 / 1024 / 8192, against
    - the same estimator on skorch's default path (a ``DataLoader`` collating rows one by one),
@@ -9,6 +9,8 @@ Eight tables, every figure measured in this run:
    - the same slicing loop with PyTorch's own loss (``F.poisson_nll_loss(log_input=True)``,
      ``F.gaussian_nll_loss`` on the softplus std plus the estimator's floor) in place of the package's,
    all training a copy of the estimator's own module (one network: ``n_members=1``) and the same optimizer.
+   The embedder runs twice: an MLP on 12 features and a CNN (``module="cnn"``, one member) on 32x32 images, a
+   tenth as many rows.
    Prediction: ``estimator.predict`` against the bare module applied to slices without gradients.
 2. Scaling of the Poisson fit time with the number of rows (1e4 .. 1e6) and of neurons (10 .. 1000).
 3. Spike binning throughput (spikes/s) for 1e7 and 1e8 spikes (NumPy, one core).
@@ -25,12 +27,22 @@ Eight tables, every figure measured in this run:
 8. ``torch.compile`` (``--skip`` everything else and keep ``compile``): the bare slicing loop on the Poisson and
    Gaussian regressors' modules, eager against compiled (``torch.compile(module)``, default mode), rows/s after a
    first epoch that pays the compilation (reported in seconds).
+9. A memory-mapped recording (``--memmap ROWS NEURONS FEATURES``, default 5,000,000 x 1,000 uint8 counts, 5 GB,
+   and 20 float32 covariates, written to ``--memmap-dir``: ten copies of one simulated 500,000-bin block), one
+   epoch of ``PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), batch_size=4096)`` on ``np.load(...,
+   mmap_mode="r")``: ``fit`` on the maps and ``partial_fit`` over contiguous chunks, each in a fresh process;
+   seconds, the peak of the process's anonymous memory (its own allocations, sampled every 10 ms from
+   ``/proc/self/status``) and the peak resident set, which also counts the pages of the mapped file that the
+   operating system keeps in its cache and may drop at any time. It runs only with ``--memmap-dir`` (a folder with
+   room for the files, deleted afterwards).
 
 Usage::
 
     python benchmarks/throughput.py                      # everything, about 5 minutes on 2 cores
     python benchmarks/throughput.py --quick              # smaller sizes, for a smoke test
     python benchmarks/throughput.py --threads 1
+    python benchmarks/throughput.py --skip throughput scaling binning devices memory loss large compile \
+        --memmap-dir /tmp                                # the 5 GB memory-mapped recording alone (table 9)
 """
 
 from __future__ import annotations
@@ -76,11 +88,28 @@ def identity_data(n_rows, n_identities=200, seed=0):
     return X, labels
 
 
+def image_identity_data(n_rows, n_identities=200, seed=0):
+    """32x32 grey images, a tenth as many as ``n_rows`` (a CNN's step costs far more than an MLP's): each
+    identity a random smooth pattern, each image its pattern shifted by a pixel or two plus noise."""
+    rng = np.random.default_rng(seed)
+    n_images = max(n_rows // 10, 4 * n_identities)
+    labels = rng.integers(n_identities, size=n_images)
+    coarse = rng.normal(size=(n_identities, 8, 8))
+    patterns = np.kron(coarse, np.ones((4, 4)))  # (identities, 32, 32)
+    shifts = rng.integers(-2, 3, size=(n_images, 2))
+    images = np.stack([np.roll(patterns[k], tuple(shift), axis=(0, 1)) for k, shift in zip(labels, shifts)])
+    images = images + rng.normal(scale=0.5, size=images.shape)
+    return images[:, None].astype(np.float32), labels
+
+
 ESTIMATORS = {
     "PoissonSpikeRegressor": (PoissonSpikeRegressor, count_data),
     "GaussianUncertaintyRegressor": (GaussianUncertaintyRegressor, continuous_data),
     "TripletEmbedder": (TripletEmbedder, identity_data),
+    "TripletEmbedder (CNN)": (TripletEmbedder, image_identity_data),
 }
+#: the estimators whose batches are P identities x K samples (no DataLoader counterpart in skorch's default path)
+EMBEDDERS = ("TripletEmbedder", "TripletEmbedder (CNN)")
 
 
 def torch_poisson_nll(raw, y):
@@ -100,7 +129,8 @@ TORCH_LOSSES = {"PoissonSpikeRegressor": torch_poisson_nll, "GaussianUncertainty
 
 def make(name, batch_size, epochs, batching="slices"):
     cls = ESTIMATORS[name][0]
-    members = {} if name == "TripletEmbedder" else {"n_members": 1}
+    members = {"TripletEmbedder": {}, "TripletEmbedder (CNN)": {"module": "cnn", "n_members": 1}}.get(
+        name, {"n_members": 1})
     model = cls(hidden_layer_sizes=(64, 64), batch_size=batch_size, max_epochs=epochs, early_stopping=False,
                 random_state=0, **members)
     model._batching = batching
@@ -167,43 +197,53 @@ def bare_predict(module, X, batch_size):
     return len(X) / timed(run)
 
 
-def throughput_table(rows, epochs, batch_sizes, names):
+def throughput_table(rows, epochs, batch_sizes, names, repeats=1):
+    """Table 1; with ``repeats > 1`` every figure is the median of that many runs, the estimator's and the bare
+    loops' runs alternating (so that a slow spell of the machine falls on both), and each ratio the median of the
+    runs' ratios."""
     records = []
     for name in names:
         X, y = ESTIMATORS[name][1](rows)
         make(name, 256, 1).fit(X[:2000], y[:2000])  # imports and first-call set-up, outside every timing
         for batch_size in batch_sizes:
-            model = make(name, batch_size, epochs)
-            fit = len(X) * epochs / timed(model.fit, X, y)
-            skorch_default = np.nan
-            if name != "TripletEmbedder":  # the embedder's identity batches have no DataLoader counterpart
-                default = make(name, batch_size, epochs, batching="dataloader")
-                skorch_default = len(X) * epochs / timed(default.fit, X, y)
-            Xt, yt = training_tensors(model, X, y)
-            criterion = model.net_.criterion_
-            identities = name == "TripletEmbedder"
-            dataloader, slicing = (
-                bare_loop(copy.deepcopy(model.net_.module_), criterion, Xt, yt, batch_size, epochs, loader, identities)
-                for loader in ("dataloader", "slicing")
-            )
-            torch_loss = np.nan
-            if name in TORCH_LOSSES:
-                torch_loss = bare_loop(copy.deepcopy(model.net_.module_), TORCH_LOSSES[name], Xt, yt, batch_size,
-                                       epochs, "slicing")
-            predict_fn = model.transform if name == "TripletEmbedder" else model.predict
-            predict = len(X) / timed(predict_fn, X)
-            bare_pred = bare_predict(copy.deepcopy(model.net_.module_), Xt, batch_size)
-            records.append({
-                "estimator": name, "batch": batch_size,
-                "fit rows/s": fit, "skorch default path": skorch_default,
-                "bare DataLoader loop": dataloader, "bare slicing loop": slicing,
-                "bare loop, torch's loss": torch_loss,
-                "fit vs DataLoader": fit / dataloader, "fit vs slicing": fit / slicing,
-                "fit vs torch's loss": fit / torch_loss,
-                "predict rows/s": predict, "bare predict": bare_pred, "predict vs bare": predict / bare_pred,
-            })
+            runs = [_throughput_run(name, X, y, batch_size, epochs) for _ in range(repeats)]
+            records.append({key: (runs[0][key] if isinstance(runs[0][key], str) or key == "batch"
+                                  else float(np.median([run[key] for run in runs]))) for key in runs[0]})
             print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
     return pd.DataFrame(records).set_index(["estimator", "batch"])
+
+
+def _throughput_run(name, X, y, batch_size, epochs):
+    """One run of every figure of table 1 for one estimator and batch size."""
+    model = make(name, batch_size, epochs)
+    fit = len(X) * epochs / timed(model.fit, X, y)
+    skorch_default = np.nan
+    if name not in EMBEDDERS:  # the embedder's identity batches have no DataLoader counterpart
+        default = make(name, batch_size, epochs, batching="dataloader")
+        skorch_default = len(X) * epochs / timed(default.fit, X, y)
+    Xt, yt = training_tensors(model, X, y)
+    criterion = model.net_.criterion_
+    identities = name in EMBEDDERS
+    dataloader, slicing = (
+        bare_loop(copy.deepcopy(model.net_.module_), criterion, Xt, yt, batch_size, epochs, loader, identities)
+        for loader in ("dataloader", "slicing")
+    )
+    torch_loss = np.nan
+    if name in TORCH_LOSSES:
+        torch_loss = bare_loop(copy.deepcopy(model.net_.module_), TORCH_LOSSES[name], Xt, yt, batch_size,
+                               epochs, "slicing")
+    predict_fn = model.transform if name in EMBEDDERS else model.predict
+    predict = len(X) / timed(predict_fn, X)
+    bare_pred = bare_predict(copy.deepcopy(model.net_.module_), Xt, batch_size)
+    return {
+        "estimator": name, "batch": batch_size,
+        "fit rows/s": fit, "skorch default path": skorch_default,
+        "bare DataLoader loop": dataloader, "bare slicing loop": slicing,
+        "bare loop, torch's loss": torch_loss,
+        "fit vs DataLoader": fit / dataloader, "fit vs slicing": fit / slicing,
+        "fit vs torch's loss": fit / torch_loss,
+        "predict rows/s": predict, "bare predict": bare_pred, "predict vs bare": predict / bare_pred,
+    }
 
 
 def scaling_table(row_counts, neuron_counts, epochs, batch_size=1024):
@@ -318,6 +358,85 @@ print(X.nbytes + Y.nbytes, time.perf_counter() - start, peak_rss())
 """
 
 
+MEMMAP_PROBE = """
+import sys, threading, time, numpy as np
+from sklearn_costs import PoissonSpikeRegressor
+def status(field):
+    fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
+    return int(fields[field].split()[0]) * 1024
+peak_anon = [0]
+def sample():
+    while True:
+        peak_anon[0] = max(peak_anon[0], status('RssAnon'))
+        time.sleep(0.01)
+x_path, y_path, mode, chunk = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+X, Y = np.load(x_path, mmap_mode="r"), np.load(y_path, mmap_mode="r")
+make = lambda: PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), n_members=1, batch_size=4096, max_epochs=1,
+                                     random_state=0)
+make().fit(np.asarray(X[:2000]), np.asarray(Y[:2000]))  # imports and first-call set-up, outside the figures
+threading.Thread(target=sample, daemon=True).start()
+start = time.perf_counter()
+model = make()
+if mode == "fit":
+    model.fit(X, Y)
+else:
+    for begin in range(0, len(X), chunk):
+        model.partial_fit(X[begin : begin + chunk], Y[begin : begin + chunk])
+seconds = time.perf_counter() - start
+time.sleep(0.05)
+print(X.nbytes + Y.nbytes, seconds, peak_anon[0], status('VmHWM'))
+"""
+
+
+def write_memmap_recording(folder, n_rows, n_neurons, n_features, block=500_000):
+    """``X.npy`` (float32 covariates) and ``Y.npy`` (uint8 counts) in ``folder``: copies of one simulated block of
+    ``block`` bins (Poisson counts of rates ``exp(-1.5 + tanh(X @ W))``), written through memory maps."""
+    import pathlib
+
+    folder = pathlib.Path(folder)
+    rng = np.random.default_rng(0)
+    block = min(block, n_rows)
+    Xb = rng.normal(size=(block, n_features)).astype(np.float32)
+    W = rng.normal(scale=0.3, size=(n_features, n_neurons)).astype(np.float32)
+    Yb = np.empty((block, n_neurons), dtype=np.uint8)
+    for start in range(0, block, 20_000):
+        rows = slice(start, start + 20_000)
+        Yb[rows] = np.minimum(rng.poisson(np.exp(-1.5 + np.tanh(Xb[rows] @ W))), 255)
+    X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(n_rows, n_features))
+    Y = np.lib.format.open_memmap(folder / "Y.npy", mode="w+", dtype=np.uint8, shape=(n_rows, n_neurons))
+    for start in range(0, n_rows, block):
+        stop = min(start + block, n_rows)
+        X[start:stop], Y[start:stop] = Xb[: stop - start], Yb[: stop - start]
+    X.flush()
+    Y.flush()
+    return folder / "X.npy", folder / "Y.npy"
+
+
+def memmap_table(n_rows, n_neurons, n_features, folder):
+    """Table 9: one epoch on a memory-mapped recording, by ``fit`` and by ``partial_fit`` over chunks."""
+    import shutil
+    import tempfile
+
+    needed = n_rows * (n_neurons + 4 * n_features)
+    if shutil.disk_usage(folder).free < 1.2 * needed:
+        print(f"memmap table skipped: {folder} has less than {1.2 * needed / 1e9:.1f} GB free")
+        return pd.DataFrame()
+    records = []
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        paths = write_memmap_recording(tmp, n_rows, n_neurons, n_features)
+        for mode in ("fit", "partial_fit"):
+            chunk = max(n_rows // 10, 1)
+            out = subprocess.run([sys.executable, "-c", MEMMAP_PROBE, *map(str, paths), mode, str(chunk)],
+                                 capture_output=True, text=True, check=True)
+            data_bytes, seconds, anon, hwm = out.stdout.split()[-4:]
+            records.append({"run": mode if mode == "fit" else f"partial_fit, chunks of {chunk:,}",
+                            "rows": n_rows, "neurons": n_neurons, "X + Y MB": int(data_bytes) / 1e6,
+                            "epoch s": float(seconds), "peak anonymous MB": int(anon) / 1e6,
+                            "peak RSS MB (with the file's cached pages)": int(hwm) / 1e6})
+            print(pd.DataFrame(records[-1:]).to_string(index=False, float_format=_fmt), flush=True)
+    return pd.DataFrame(records)
+
+
 def compile_table(rows, epochs, batch_sizes):
     records = []
     for name in ("PoissonSpikeRegressor", "GaussianUncertaintyRegressor"):
@@ -411,14 +530,20 @@ def main(argv=None):
     parser.add_argument("--estimators", nargs="*", default=list(ESTIMATORS), choices=list(ESTIMATORS))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the script")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="table 1's figures as medians of this many alternating runs (run-to-run noise)")
     parser.add_argument("--fused-bare", action="store_true",
                         help="the throughput table's bare loops' Adam fused too (the estimators' own update on "
                              "PyTorch >= 2.4; the large matrix's bare loop keeps the plain update)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["throughput", "scaling", "binning", "memory", "devices", "loss", "large",
-                                 "compile"])
+                                 "compile", "memmap"])
     parser.add_argument("--large", type=int, nargs=3, default=[500_000, 1000, 20],
                         metavar=("ROWS", "NEURONS", "FEATURES"), help="the large count matrix of table 7")
+    parser.add_argument("--memmap", type=int, nargs=3, default=[5_000_000, 1000, 20],
+                        metavar=("ROWS", "NEURONS", "FEATURES"), help="the memory-mapped recording of table 9")
+    parser.add_argument("--memmap-dir", default=None,
+                        help="folder for table 9's files (it needs their size free); table 9 runs only with it")
     args = parser.parse_args(argv)
     if args.fused_bare:
         BARE_ADAM["fused"] = True
@@ -428,7 +553,7 @@ def main(argv=None):
     tables = {}
     if "throughput" not in args.skip:
         tables["throughput"] = throughput_table(5_000 if quick else args.rows, 1 if quick else args.epochs,
-                                                args.batch_sizes, args.estimators)
+                                                args.batch_sizes, args.estimators, args.repeats)
     if "scaling" not in args.skip:
         tables["scaling"] = scaling_table([10_000, 30_000] if quick else [10_000, 100_000, 1_000_000],
                                           [10, 100] if quick else [10, 100, 1000], epochs=2)
@@ -442,6 +567,8 @@ def main(argv=None):
         tables["large"] = large_counts_table(*([20_000, 100, 8] if quick else args.large))
     if "compile" not in args.skip:
         tables["compile"] = compile_table(5_000 if quick else args.rows, 1 if quick else args.epochs, args.batch_sizes)
+    if "memmap" not in args.skip and args.memmap_dir:
+        tables["memmap"] = memmap_table(*([50_000, 100, 8] if quick else args.memmap), args.memmap_dir)
     if "loss" not in args.skip:
         tables["loss"] = loss_table([(1024, 50), (1024, 200)], repeats=100 if quick else 2000)
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
