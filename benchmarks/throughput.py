@@ -108,6 +108,8 @@ ESTIMATORS = {
     "TripletEmbedder": (TripletEmbedder, identity_data),
     "TripletEmbedder (CNN)": (TripletEmbedder, image_identity_data),
 }
+#: the estimators of table 5 (peak memory at 1e6 rows): not the CNN, whose epoch over 1e5 images would take minutes
+MEMORY_ESTIMATORS = ("PoissonSpikeRegressor", "GaussianUncertaintyRegressor", "TripletEmbedder")
 #: the estimators whose batches are P identities x K samples (no DataLoader counterpart in skorch's default path)
 EMBEDDERS = ("TripletEmbedder", "TripletEmbedder (CNN)")
 
@@ -273,13 +275,31 @@ def binning_table(spike_counts, n_neurons=100, repeats=3):
     return pd.DataFrame(records)
 
 
+def proc_status(field):
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``, ``RssAnon``, ...) in bytes: what the probes
+    below, each a fresh process, report."""
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(fields[field].split()[0]) * 1024
+
+
+def simulated_recording(n_rows, n_neurons, n_features, seed=0):
+    """Covariates (float32, standard normal) and uint8 Poisson counts of rates ``exp(-1.5 + tanh(X @ W))``."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, n_features)).astype(np.float32)
+    W = rng.normal(scale=0.3, size=(n_features, n_neurons)).astype(np.float32)
+    Y = np.empty((n_rows, n_neurons), dtype=np.uint8)
+    for start in range(0, n_rows, 20_000):  # in chunks: the rates of all rows at once would be 8 bytes an entry
+        rows = slice(start, start + 20_000)
+        Y[rows] = np.minimum(rng.poisson(np.exp(-1.5 + np.tanh(X[rows] @ W))), 255)
+    return X, Y
+
+
 MEMORY_PROBE = """
 import sys, numpy as np
 sys.path.insert(0, {here!r})
-from throughput import ESTIMATORS
+from throughput import ESTIMATORS, proc_status
 def rss():
-    fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
-    return [int(fields[k].split()[0]) * 1024 for k in ('VmRSS', 'VmHWM')]
+    return [proc_status(k) for k in ('VmRSS', 'VmHWM')]
 name, n_rows, early = sys.argv[1], int(sys.argv[2]), sys.argv[3] == '1'
 cls, data = ESTIMATORS[name]
 X, y = data(n_rows)
@@ -323,19 +343,10 @@ def device_table(rows, epochs):
 LARGE_PROBE = """
 import sys, time, numpy as np, torch
 sys.path.insert(0, {here!r})
-from throughput import torch_poisson_nll
+from throughput import proc_status, simulated_recording, torch_poisson_nll
 from sklearn_costs import PoissonSpikeRegressor
-def peak_rss():
-    fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
-    return int(fields['VmHWM'].split()[0]) * 1024
 mode, n_rows, n_neurons, n_features, threads = sys.argv[1], *map(int, sys.argv[2:6])
-rng = np.random.default_rng(0)
-X = rng.normal(size=(n_rows, n_features)).astype(np.float32)
-W = rng.normal(scale=0.3, size=(n_features, n_neurons)).astype(np.float32)
-Y = np.empty((n_rows, n_neurons), dtype=np.uint8)
-for start in range(0, n_rows, 20_000):  # in chunks: the rates of all rows at once would be 8 bytes an entry
-    rows = slice(start, start + 20_000)
-    Y[rows] = np.minimum(rng.poisson(np.exp(-1.5 + np.tanh(X[rows] @ W))), 255)
+X, Y = simulated_recording(n_rows, n_neurons, n_features)
 model = PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), n_members=1, batch_size=4096, max_epochs=1,
                               n_threads=threads if threads else "auto", random_state=0)
 if mode == "estimator":
@@ -354,20 +365,19 @@ else:
         optimizer.zero_grad()
         torch_poisson_nll(module(Xt[rows]), Yt[rows].float()).backward()
         optimizer.step()
-print(X.nbytes + Y.nbytes, time.perf_counter() - start, peak_rss())
+print(X.nbytes + Y.nbytes, time.perf_counter() - start, proc_status('VmHWM'))
 """
 
 
 MEMMAP_PROBE = """
 import sys, threading, time, numpy as np
+sys.path.insert(0, {here!r})
+from throughput import proc_status
 from sklearn_costs import PoissonSpikeRegressor
-def status(field):
-    fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
-    return int(fields[field].split()[0]) * 1024
 peak_anon = [0]
 def sample():
     while True:
-        peak_anon[0] = max(peak_anon[0], status('RssAnon'))
+        peak_anon[0] = max(peak_anon[0], proc_status('RssAnon'))
         time.sleep(0.01)
 x_path, y_path, mode, chunk = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 X, Y = np.load(x_path, mmap_mode="r"), np.load(y_path, mmap_mode="r")
@@ -384,24 +394,17 @@ else:
         model.partial_fit(X[begin : begin + chunk], Y[begin : begin + chunk])
 seconds = time.perf_counter() - start
 time.sleep(0.05)
-print(X.nbytes + Y.nbytes, seconds, peak_anon[0], status('VmHWM'))
+print(X.nbytes + Y.nbytes, seconds, peak_anon[0], proc_status('VmHWM'))
 """
 
 
 def write_memmap_recording(folder, n_rows, n_neurons, n_features, block=500_000):
-    """``X.npy`` (float32 covariates) and ``Y.npy`` (uint8 counts) in ``folder``: copies of one simulated block of
-    ``block`` bins (Poisson counts of rates ``exp(-1.5 + tanh(X @ W))``), written through memory maps."""
+    """``X.npy`` (float32 covariates) and ``Y.npy`` (uint8 counts) in ``folder``: copies of one
+    :func:`simulated_recording` of ``block`` bins, written through memory maps."""
     import pathlib
 
     folder = pathlib.Path(folder)
-    rng = np.random.default_rng(0)
-    block = min(block, n_rows)
-    Xb = rng.normal(size=(block, n_features)).astype(np.float32)
-    W = rng.normal(scale=0.3, size=(n_features, n_neurons)).astype(np.float32)
-    Yb = np.empty((block, n_neurons), dtype=np.uint8)
-    for start in range(0, block, 20_000):
-        rows = slice(start, start + 20_000)
-        Yb[rows] = np.minimum(rng.poisson(np.exp(-1.5 + np.tanh(Xb[rows] @ W))), 255)
+    Xb, Yb = simulated_recording(min(block, n_rows), n_neurons, n_features)
     X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(n_rows, n_features))
     Y = np.lib.format.open_memmap(folder / "Y.npy", mode="w+", dtype=np.uint8, shape=(n_rows, n_neurons))
     for start in range(0, n_rows, block):
@@ -422,11 +425,13 @@ def memmap_table(n_rows, n_neurons, n_features, folder):
         print(f"memmap table skipped: {folder} has less than {1.2 * needed / 1e9:.1f} GB free")
         return pd.DataFrame()
     records = []
+    here = str(__import__("pathlib").Path(__file__).parent)
+    chunk = max(n_rows // 10, 1)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         paths = write_memmap_recording(tmp, n_rows, n_neurons, n_features)
         for mode in ("fit", "partial_fit"):
-            chunk = max(n_rows // 10, 1)
-            out = subprocess.run([sys.executable, "-c", MEMMAP_PROBE, *map(str, paths), mode, str(chunk)],
+            out = subprocess.run([sys.executable, "-c", MEMMAP_PROBE.format(here=here), *map(str, paths), mode,
+                                  str(chunk)],
                                  capture_output=True, text=True, check=True)
             data_bytes, seconds, anon, hwm = out.stdout.split()[-4:]
             records.append({"run": mode if mode == "fit" else f"partial_fit, chunks of {chunk:,}",
@@ -474,7 +479,7 @@ def large_counts_table(n_rows, n_neurons, n_features):
 def memory_table(n_rows):
     records = []
     here = str(__import__("pathlib").Path(__file__).parent)
-    for name in ESTIMATORS:
+    for name in MEMORY_ESTIMATORS:
         for early in (True, False):
             out = subprocess.run([sys.executable, "-c", MEMORY_PROBE.format(here=here), name, str(n_rows),
                                   "1" if early else "0"], capture_output=True, text=True, check=True)
