@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import stats
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -323,6 +324,26 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             params = self.loss_.rescale(params, loc, scale)
         return {k: v.reshape(len(v), members, -1).transpose(0, 1) for k, v in params.items()}
 
+    def _components(self, X):
+        """The predictive mixture's components for ``X``: the members' parameters (:meth:`_member_params`) and the
+        linear component (:meth:`_linear_part`, or None)."""
+        check_is_fitted(self, "net_")
+        X = self._validate_X(X, reset=False)
+        return self._member_params(X, validated=True), self._linear_part(X)
+
+    def _linear_part(self, X):
+        """The linear component mixed into the prediction, for validated ``X``: ``(weight, mean, std)``, the means
+        and stds float64 arrays ``(n_rows, n_targets)`` in the units of ``y``; None without one (the default)."""
+        return None
+
+    def _mixture_weights(self, linear):
+        """The weights of the components (the members, then the linear component if any): None for the members'
+        equal mixture."""
+        if linear is None:
+            return None
+        members = self._members()
+        return np.append(np.full(members, (1.0 - linear[0]) / members), linear[0])
+
     def _shape(self, a):
         """NumPy float64 (as scikit-learn regressors return), 1-D when ``y`` was."""
         a = a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a, dtype=np.float64)
@@ -335,7 +356,8 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         ``GaussianProcessRegressor.predict(X, return_std=True)`` and ``BayesianRidge`` return them.
 
         With ``n_members_ > 1`` they are the mean and std of the members' equal mixture: the std adds the
-        members' disagreement to their noise.
+        members' disagreement to their noise. A linear component (the Gaussian regressor's ``linear_weight_ >
+        0``) takes its weight in that mixture.
 
         Returns
         -------
@@ -349,22 +371,32 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         """
         if return_std:
             return self._mean_and_std(X)
-        return self._mean_of(self._member_params(X))
+        params, linear = self._components(X)
+        mean = self._mean_of(params)
+        if linear is not None:
+            weight, linear_mean, _ = linear
+            mean = (1.0 - weight) * mean + weight * self._shape(linear_mean)
+        return mean
 
     def _mean_and_std(self, X):
-        params = self._member_params(X)
+        params, linear = self._components(X)
         if not self.loss_.has_std:
             raise ValueError(
                 f"the {self.loss_.name!r} loss has no standard deviation (its distribution has no finite "
                 "variance), so return_std=True has no answer; use predict_interval for its quantiles"
             )
-        return mixture_mean_std(self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params)))
+        means, stds = self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params))
+        if linear is not None:
+            means = np.concatenate([means, self._shape(linear[1])[None]])
+            stds = np.concatenate([stds, self._shape(linear[2])[None]])
+        return mixture_mean_std(means, stds, self._mixture_weights(linear))
 
     @names_the_estimator
     def predict_distribution(self, X) -> dict:
         """Every distribution parameter (mean, std or dispersion, ...) of each target, as NumPy arrays of the shape
         of ``predict(X)``; with ``n_members_ > 1``, of each member, with a first axis of members (the prediction
-        is their equal mixture)."""
+        is their equal mixture, and with the Gaussian regressor's ``linear_weight_ > 0`` also a linear
+        component, which is not among these parameters)."""
         params = self._member_params(X)
         single = self._members() == 1
         return {name: self._shape(value[0] if single else value) for name, value in params.items()}
@@ -372,16 +404,19 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     @names_the_estimator
     def log_likelihood(self, X, y):
         """Log-probability (mass or density) of each observed target under the fitted distribution (with
-        ``n_members_ > 1``, the members' equal mixture).
+        ``n_members_ > 1``, the members' equal mixture; with a linear component, their mixture with it).
 
         Returns an array of the shape of ``y``; ``.sum()`` is the data's log-likelihood. Constants are included,
         so values from different losses can be compared.
         """
-        params = self._member_params(X)
+        params, linear = self._components(X)
         y = self._check_y(y, params[self.loss_.parameter_names[0]].shape[1])
         with torch.no_grad():
             out = self.loss_.log_prob({k: v.double() for k, v in params.items()}, as_tensor(y, "cpu").double())
-        return self._shape(mixture_log_prob(out.numpy()))
+        out = out.numpy()
+        if linear is not None:
+            out = np.concatenate([out, stats.norm.logpdf(y, linear[1], linear[2])[None]])
+        return self._shape(mixture_log_prob(out, self._mixture_weights(linear)))
 
     def _check_y(self, y, n_rows):
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
@@ -393,8 +428,9 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
 
     @names_the_estimator
     def sample(self, X, n_samples=1, random_state=None):
-        """Draw targets from the fitted distribution (with ``n_members_ > 1``, the members' mixture: each draw of
-        a row from a member picked at random): shape ``(n_samples, *predict(X).shape)``.
+        """Draw targets from the fitted distribution (with ``n_members_ > 1`` or a linear component, their
+        mixture: each draw of a row from a component picked at random with its weight): shape
+        ``(n_samples, *predict(X).shape)``.
 
         Parameters
         ----------
@@ -404,22 +440,25 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         random_state : int, RandomState or None
             Seed of the draws.
         """
-        params = self._member_params(X)
+        params, linear = self._components(X)
         rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        return self._draws_of(params, n_samples, rng)
+        return self._draws_of(params, n_samples, rng, linear)
 
     def _mean_of(self, params):
         """What :meth:`predict` returns, from the members' parameters (a closed-loop simulation computes them
         once per bin for the mean and the draws)."""
         return self._shape(self.loss_.mean(params)).mean(0)  # as _mean_and_std computes it, to the last bit
 
-    def _draws_of(self, params, n_samples, rng):
-        """What :meth:`sample` returns, from the members' parameters and the NumPy Generator ``rng``."""
+    def _draws_of(self, params, n_samples, rng, linear=None):
+        """What :meth:`sample` returns, from the members' parameters, the linear component (or None) and the NumPy
+        Generator ``rng``."""
         draws = []
         for m in range(self._members()):
             numpy_params = {k: v[m].detach().cpu().double().numpy() for k, v in params.items()}
             draws.append(np.stack([self.loss_.sample(numpy_params, rng) for _ in range(n_samples)]))
-        draws = mixture_sample(np.stack(draws), rng)
+        if linear is not None:
+            draws.append(rng.normal(linear[1], linear[2], size=(n_samples, *linear[1].shape)))
+        draws = mixture_sample(np.stack(draws), rng, self._mixture_weights(linear))
         return draws[..., 0] if self._y_is_1d else draws
 
     def __sklearn_tags__(self):

@@ -154,11 +154,17 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be in (0, 1); got {coverage!r}")
         members = self._members()
-        # every component of every member, each of equal weight (members of equal size)
-        dists = [d for m in members for d in m._component_distributions(X)]
+        # every component of every member, each member's weights divided by the number of members
+        dists, weights = [], []
+        for member in members:
+            member_dists, member_weights = member._component_distributions(X)
+            dists += member_dists
+            weights.append(np.full(len(member_dists), 1.0 / len(member_dists)) if member_weights is None
+                           else np.asarray(member_weights))
+        weights = np.concatenate(weights) / len(members)
         tail = (1 - coverage) / 2
         shape = members[0]._shape
-        return shape(mixture_quantile(dists, tail)), shape(mixture_quantile(dists, 1 - tail))
+        return shape(mixture_quantile(dists, tail, weights)), shape(mixture_quantile(dists, 1 - tail, weights))
 
     def sample(self, X, n_samples=1, random_state=None):
         """Draws from the mixture: each draw of each row comes from a member picked at random."""

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
+
+import torch
+from scipy import stats
+from sklearn.utils._param_validation import Interval
+
 from ._distribution import REGRESSOR_DOC, DistributionRegressor, mean_log_density
-from ._mixture import mixture_cdf, mixture_quantile
+from ._linear_component import bayesian_linear_predict, fit_bayesian_linear, stacking_weight
+from ._mixture import mixture_cdf, mixture_log_prob, mixture_quantile
+from ._training import TensorDataset
+from ._validation import AUTO
 from .base import fill_common_parameters, shared_arguments
 from .losses import GaussianLoss
 
@@ -42,6 +51,17 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     min_std : float > 0, default=1e-3
         Floor of the std, in units of the target's standard deviation (losses given by name). It must be positive:
         the floor is what keeps every predicted std above zero.
+    linear_weight : float in [0, 1] or "auto", default="auto"
+        Weight of a Bayesian linear regression (scikit-learn's ``BayesianRidge`` on the standardised inputs, one
+        per target) in the predictive mixture ``(1 - w) * networks + w * linear``: a defence against the
+        over-confident errors of networks fitted to a few dozen rows, where a linear Gaussian is often the better
+        model. ``"auto"``: the posterior mean of ``w`` under a uniform prior, given the mixture's likelihood on the
+        rows held out for early stopping (with the linear part fitted on the other rows); it is near 0.5 when a
+        handful of held-out rows cannot tell the two apart, and goes to 0 on large data where the networks are
+        better (UCI sets, test NLL: 50 rows, 0.24-0.58 and better than the networks alone on all six; all rows,
+        0-0.03). Without held-out rows (``early_stopping=False``, fewer than 20 rows, :meth:`partial_fit`) it is
+        0. The linear part is fitted on all the rows of the fit; reported as ``linear_weight_``; see
+        ``sklearn_costs._linear_component``.
     {common_parameters}
 
     Attributes
@@ -57,6 +77,8 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     feature_names_in_ : ndarray of str
         Present when ``X`` was a DataFrame with string column names.
     n_outputs_ : int
+    linear_weight_ : float
+        The linear component's weight in the predictive mixture (``linear_weight`` resolved; 0: none).
     y_loc_, y_scale_ : ndarray of shape (n_outputs,)
         The target standardisation (float64: the network trains on ``(y - y_loc_) / y_scale_`` in float32, and
         every prediction is mapped back in float64, so targets of any magnitude within float32's range work).
@@ -82,6 +104,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         # the ranges of the loss's own parameters, which these are handed to
         "std_link": GaussianLoss._parameter_constraints["std_link"],
         "min_std": GaussianLoss._parameter_constraints["min_std"],
+        "linear_weight": [Interval(numbers.Real, 0, 1, closed="both"), AUTO],
     }
 
     def __init__(
@@ -90,6 +113,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         *,
         std_link="softplus",
         min_std=1e-3,
+        linear_weight="auto",
         n_members="auto",
         clip_inputs="auto",
         hidden_layer_sizes="auto",
@@ -112,6 +136,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     ):
         self.std_link = std_link
         self.min_std = min_std
+        self.linear_weight = linear_weight
         self.n_members = n_members
         self.clip_inputs = clip_inputs
         super().__init__(**shared_arguments(locals()))
@@ -119,12 +144,54 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     def _loss_defaults(self):
         return {"std_link": self.std_link, "min_std": self.min_std}
 
-    def _component_distributions(self, X) -> list:
-        """The predictive distribution of each member for ``X``, as frozen ``scipy.stats`` distributions over
-        ``(n_rows, n_targets)`` in the units of ``y``; the prediction is their equal mixture."""
-        params = self._member_params(X)
-        return [self.loss_.scipy_distribution({k: v[m].detach().double().numpy() for k, v in params.items()})
-                for m in range(self._members())]
+    # ------------------------------------------------------------------------------ the linear component
+
+    def _after_training(self, net, X, y, loss, weight):
+        super()._after_training(net, X, y, loss, weight)
+        self.linear_weight_, self._linear_component = self._fit_linear_component(net, X, y, loss, weight)
+        if self.verbose and self.linear_weight == "auto":
+            print(f"{type(self).__name__} settings: linear_weight={self.linear_weight_:.3f}")
+
+    def _fit_linear_component(self, net, X, y, loss, weight):
+        """``(weight, component)`` of the linear part for the trained ``net`` and the training tensors (targets
+        standardised): ``linear_weight`` resolved, and the component fitted on all the rows (None at weight 0)."""
+        cpu = [None if t is None else t.detach().cpu() for t in (X, y, weight)]
+        if self.linear_weight != "auto":
+            weight_ = float(self.linear_weight)
+            return weight_, (fit_bayesian_linear(*cpu) if weight_ > 0 else None)
+        if net.train_split is None:
+            return 0.0, None
+        train, valid = net.train_split(TensorDataset(*cpu))
+        linear_mean, linear_std = bayesian_linear_predict(fit_bayesian_linear(train.X, train.y, train.w), valid.X)
+        valid_y = valid.y.double().numpy()
+        with torch.no_grad():
+            params = loss.link(net.forward(valid.X.to(X.device), training=False, device=X.device))
+            members = self._members()
+            params = {k: v.double().cpu().reshape(len(v), members, -1).transpose(0, 1) for k, v in params.items()}
+            log_p_members = loss.log_prob(params, torch.as_tensor(valid_y)).numpy()
+        weight_ = stacking_weight(mixture_log_prob(log_p_members), stats.norm.logpdf(valid_y, linear_mean, linear_std),
+                                  None if valid.w is None else valid.w.double().numpy())
+        return weight_, fit_bayesian_linear(*cpu)
+
+    def _linear_part(self, X):
+        weight = getattr(self, "linear_weight_", 0.0)
+        if not weight:
+            return None
+        mean, std = bayesian_linear_predict(self._linear_component, X)
+        return weight, mean * self.y_scale_ + self.y_loc_, std * self.y_scale_
+
+    # ------------------------------------------------------------------------------------- predictions
+
+    def _component_distributions(self, X):
+        """The predictive distribution of each component for ``X`` (each member, then the linear component if
+        any), as frozen ``scipy.stats`` distributions over ``(n_rows, n_targets)`` in the units of ``y``, and their
+        weights in the mixture (None: equal)."""
+        params, linear = self._components(X)
+        dists = [self.loss_.scipy_distribution({k: v[m].detach().double().numpy() for k, v in params.items()})
+                 for m in range(self._members())]
+        if linear is not None:
+            dists.append(stats.norm(linear[1], linear[2]))
+        return dists, self._mixture_weights(linear)
 
     def predict_interval(self, X, coverage=0.9):
         """Central prediction interval holding ``coverage`` of the predictive probability.
@@ -135,15 +202,16 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         """
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be in (0, 1); got {coverage!r}")
-        dists = self._component_distributions(X)
+        dists, weights = self._component_distributions(X)
         tail = (1 - coverage) / 2
-        return self._shape(mixture_quantile(dists, tail)), self._shape(mixture_quantile(dists, 1 - tail))
+        return (self._shape(mixture_quantile(dists, tail, weights)),
+                self._shape(mixture_quantile(dists, 1 - tail, weights)))
 
     def predict_cdf(self, X, y):
         """The predictive CDF at the observed ``y`` (probability integral transform), for calibration checks."""
-        dists = self._component_distributions(X)
+        dists, weights = self._component_distributions(X)
         y = self._check_y(y, len(dists[0].mean()))
-        return self._shape(mixture_cdf(dists, y))
+        return self._shape(mixture_cdf(dists, y, weights))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor
+from sklearn_costs._mixture import mixture_cdf
 from sklearn_costs.datasets import make_heteroscedastic_regression
 
 
@@ -22,7 +23,9 @@ def data():
 def fitted(data):
     train, _ = data
     # members of one network each: the mixture of separate estimators (tests/test_members.py: of members inside)
-    member = GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), n_members=1, max_epochs=30, lr=1e-2)
+    # and without the linear component, so that each member is one Gaussian (its mixture: test_linear_component.py)
+    member = GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), n_members=1, linear_weight=0, max_epochs=30,
+                                          lr=1e-2)
     return DeepEnsembleRegressor(member, n_estimators=3, random_state=0).fit(train.X, train.y)
 
 
@@ -50,10 +53,12 @@ def test_log_likelihood_and_cdf_are_those_of_the_mixture(fitted, data):
 def test_interval_holds_the_mixture_probability(fitted, data):
     _, test = data
     lower, upper = fitted.predict_interval(test.X.iloc[:50], coverage=0.8)
-    members = [d for m in fitted.estimators_ for d in m._component_distributions(test.X.iloc[:50])]
+    members = [m._component_distributions(test.X.iloc[:50]) for m in fitted.estimators_]
     # the members' scipy distributions hold (n_rows, n_outputs) parameters
-    np.testing.assert_allclose(np.mean([d.cdf(lower[:, None]) for d in members], axis=0), 0.1, atol=1e-9)
-    np.testing.assert_allclose(np.mean([d.cdf(upper[:, None]) for d in members], axis=0), 0.9, atol=1e-9)
+    np.testing.assert_allclose(np.mean([mixture_cdf(d, lower[:, None], w) for d, w in members], axis=0), 0.1,
+                               atol=1e-9)
+    np.testing.assert_allclose(np.mean([mixture_cdf(d, upper[:, None], w) for d, w in members], axis=0), 0.9,
+                               atol=1e-9)
     with pytest.raises(ValueError, match="coverage must be in"):
         fitted.predict_interval(test.X, coverage=1.0)
 

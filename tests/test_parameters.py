@@ -175,6 +175,8 @@ HAND = [
     (TripletEmbedder, {"images_per_identity": 0}, r"'images_per_identity' .* must be an int in the range \[2, inf\)"),
     (GaussianUncertaintyRegressor, {"min_std": -1.0}, r"'min_std' .* must be a float in the range \(0.0, inf\)"),
     (GaussianUncertaintyRegressor, {"min_std": 0.0}, r"'min_std' .* must be a float in the range \(0.0, inf\)"),
+    (GaussianUncertaintyRegressor, {"linear_weight": 1.5},
+     r"'linear_weight' .* must be a float in the range \[0.0, 1.0\] or a str among {'auto'}"),
     *[(cls, {"n_iter_no_change": v}, r"'n_iter_no_change' .* must be an int in the range \[1, inf\)")
       for cls in NEURAL for v in (0, -3)],
     *[(cls, {"n_threads": 0}, r"'n_threads' .* must be an int in the range \[1, inf\)") for cls in NEURAL],

@@ -62,6 +62,8 @@ def test_a_loaded_model_predicts_exactly_as_the_saved_one(case):
     for original, copy in zip(members, getattr(loaded, "estimators_", [loaded])):
         pd.testing.assert_frame_equal(copy.history_, original.history_)
         assert copy.loss_.get_params() == original.loss_.get_params()
+        if hasattr(original, "linear_weight_"):  # the mixture's linear component comes back with its weight
+            assert original.linear_weight_ > 0 and copy.linear_weight_ == original.linear_weight_
     if isinstance(X, pd.DataFrame):
         assert list(loaded.feature_names_in_) == list(X.columns)
     if isinstance(model, TripletEmbedder):
