@@ -103,6 +103,29 @@ def test_lags_edge_zero_and_drop():
     np.testing.assert_array_equal(only_past, [[1, 10], [1, 10], [2, 20]])
 
 
+def test_lags_before_the_first_row_can_be_marked_missing():
+    X = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0]])
+    raw = LagFeatures(n_lags=2, fill="nan").fit_transform(X)
+    np.testing.assert_array_equal(raw[:, 2:], [[np.nan, np.nan, np.nan, np.nan], [1, 10, np.nan, np.nan],
+                                              [2, 20, 1, 10], [3, 30, 2, 20]])
+    # on a basis, a bump is missing where a lag it weighs is missing (row r lacks the lags beyond r)
+    bumps = LagFeatures(n_lags=3, basis="raised_cosine", n_basis=2, fill="nan", include_current=False)
+    out = bumps.fit_transform(X[:, :1])
+    basis = bumps._basis()  # (lags, bumps)
+    missing = [[bool((basis[row:, b] != 0).any()) for b in range(2)] for row in range(4)]
+    assert missing[0] == [True, True] and missing[3] == [False, False] and missing[1] != missing[2]
+    np.testing.assert_array_equal(np.isnan(out), missing)
+    np.testing.assert_allclose(out[3], basis.T @ [3.0, 2.0, 1.0])
+    # a model that handles missing values takes them as they are
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    series = rng.normal(size=(200, 1))
+    make_pipeline(LagFeatures(n_lags=3, fill="nan"), HistGradientBoostingRegressor(max_iter=5)).fit(
+        series, rng.normal(size=200)).predict(series[:5])
+
+
 def test_lag_feature_names_and_pandas_output():
     X = pd.DataFrame({"speed": [1.0, 2.0, 3.0], "lean": [0.1, 0.2, 0.3]}, index=[10, 11, 12])
     out = LagFeatures(n_lags=2).set_output(transform="pandas").fit_transform(X)

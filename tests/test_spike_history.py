@@ -145,7 +145,8 @@ def test_segment_labels_from_gaps_and_epochs():
     lambda: SpikeHistory(counts=["a", "b"], n_lags=6, trial_col="trial"),
     lambda: LagFeatures(n_lags=3, trial_col="trial"),
     lambda: LagFeatures(n_lags=3, fill="zero", basis="raised_cosine", n_basis=2, trial_col="trial"),
-], ids=["spike-lags", "spike-basis", "lags-edge", "lags-zero-basis"])
+    lambda: LagFeatures(n_lags=3, fill="nan", basis="raised_cosine", n_basis=2, trial_col="trial"),
+], ids=["spike-lags", "spike-basis", "lags-edge", "lags-zero-basis", "lags-nan-basis"])
 def test_no_lag_crosses_a_trial_boundary(make):
     rng = np.random.default_rng(0)
     trials = [pd.DataFrame({"speed": rng.normal(size=n), "a": rng.poisson(2.0, n), "b": rng.poisson(1.0, n)})

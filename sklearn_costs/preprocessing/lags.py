@@ -69,8 +69,10 @@ class LagFeatures(_LagTransformer):
     (or epoch, or piece of recording between gaps: see :func:`segment_labels`), and no lag crosses from one trial
     into the next. The first ``n_lags`` rows (of each trial) have no complete history: they are padded
     (``fill="edge"`` repeats the first row, ``"zero"`` uses 0) so that the output keeps one row per input row, as a
-    step of a :class:`~sklearn.pipeline.Pipeline` must; ``fill="drop"`` removes them instead (then slice the
-    targets the same way yourself; without trials: ``Y[lags.n_lags:]``).
+    step of a :class:`~sklearn.pipeline.Pipeline` must; ``fill="nan"`` marks the lags they lack as NaN, for a
+    model that handles missing values (``HistGradientBoostingRegressor``) or to drop those rows and their targets
+    together (``mask = ~np.isnan(Z).any(axis=1)``); ``fill="drop"`` removes them (then slice the targets the
+    same way yourself; without trials: ``Y[lags.n_lags:]``).
 
     A pynapple ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times (with ``fill="drop"``, an array).
 
@@ -86,7 +88,9 @@ class LagFeatures(_LagTransformer):
         ``n_basis`` smooth log-spaced bumps, fewer columns for long histories.
     n_basis : int >= 1, default=4
         Number of raised-cosine bumps.
-    fill : {"edge", "zero", "drop"}, default="edge"
+    fill : {"edge", "zero", "nan", "drop"}, default="edge"
+        What the lags before a trial's first row are: its first row, 0, NaN (with a basis, a bump is NaN where a
+        lag it weighs is missing), or the rows without a complete history are dropped.
     include_current : bool, default=True
         Keep the current bin's values as the first columns.
     trial_col : str or int, optional
@@ -116,7 +120,7 @@ class LagFeatures(_LagTransformer):
         "n_lags": [POSITIVE_INT],
         "basis": [StrOptions({"raised_cosine"}), None],
         "n_basis": [POSITIVE_INT],
-        "fill": [StrOptions({"edge", "zero", "drop"})],
+        "fill": [StrOptions({"edge", "zero", "nan", "drop"})],
         "include_current": ["boolean"],
         "trial_col": [str, numbers.Integral, None],
     }
@@ -142,7 +146,7 @@ class LagFeatures(_LagTransformer):
         trials, X = self._split_trials(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         starts = segment_starts(trials, len(X))
-        fill = "zero" if self.fill == "zero" else "edge"
+        fill = "edge" if self.fill == "drop" else self.fill  # the rows without a full history go anyway
         blocks = [X] if self.include_current else []
         blocks += history_blocks(X, self.n_lags, starts, fill, self._basis())
         out = np.concatenate(blocks, axis=1)

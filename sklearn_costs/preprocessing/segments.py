@@ -111,13 +111,13 @@ def segment_starts(labels, n_rows):
 
 def lagged(values, lag, starts, fill):
     """``values`` shifted down by ``lag`` rows inside each segment; rows with no value ``lag`` bins back in their
-    segment get 0 (``fill="zero"``) or the segment's first row (``"edge"``)."""
+    segment get 0 (``fill="zero"``), NaN (``"nan"``) or the segment's first row (``"edge"``)."""
     rows = np.arange(len(values))
     source = rows - lag
     if fill == "edge":
         return values[np.maximum(source, starts)]
     out = values[np.maximum(source, 0)]
-    out[source < starts] = 0
+    out[source < starts] = np.nan if fill == "nan" else 0
     return out
 
 
