@@ -3,7 +3,8 @@ literature (Hernandez-Lobato and Adams 2015), their published 90/10 splits, test
 
 Side by side in one run, on the same splits:
 - ``GaussianUncertaintyRegressor()`` as a user gets it (only ``random_state`` set): its ``"auto"`` settings
-  resolved from the data (five members side by side, predicting their mixture, on these sets),
+  resolved from the data (five members side by side, predicting their mixture with a Bayesian linear regression
+  weighted by the held-out rows, on these sets), and the same without the linear part (``linear_weight=0``),
 - one network (``n_members=1``), and with ``--members-sweep`` also 2 and 3 members (the choice of the
   ``n_members`` rule), and with ``--ensemble`` DeepEnsembleRegressor of 5 separate networks,
 - a homoscedastic MLP (the same network trained by least squares, one constant std from the training residuals),
@@ -45,6 +46,10 @@ LARGE_SET_SPLITS = {"naval": 2, "protein": 2}
 
 def fit_defaults(X_train, y_train):
     return GaussianUncertaintyRegressor(random_state=0).fit(X_train, y_train)
+
+
+def fit_networks_alone(X_train, y_train):
+    return GaussianUncertaintyRegressor(linear_weight=0, random_state=0).fit(X_train, y_train)
 
 
 def fit_unclipped(X_train, y_train):
@@ -110,6 +115,7 @@ def main(argv=None):
 
     methods = {
         "GaussianUncertaintyRegressor() defaults": fit_defaults,
+        "defaults, linear_weight=0": fit_networks_alone,
         "one network (n_members=1)": fit_network,
     }
     if args.members_sweep:
@@ -135,12 +141,13 @@ def main(argv=None):
         cap = LARGE_SET_SPLITS.get(name, args.splits) if args.rows is None else args.splits  # small tables: cheap
         splits = data.splits[: min(args.splits, cap)]
         for method, fit in methods.items():
-            nll, rmse, seconds = [], [], []
+            nll, rmse, seconds, linear_weights = [], [], [], []
             for train, test in splits:
                 train = train[: args.rows]
                 start = time.perf_counter()
                 model = fit(data.X[train], data.y[train])
                 seconds.append(time.perf_counter() - start)
+                linear_weights.append(getattr(model, "linear_weight_", np.nan))
                 X, y = data.X[test], data.y[test]
                 nll.append(-np.mean(model.log_likelihood(X, y)))
                 rmse.append(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
@@ -148,6 +155,7 @@ def main(argv=None):
             rows.append({"set": name, "method": method, "splits": len(splits), "NLL": np.mean(nll),
                          "NLL se": se(nll),
                          "RMSE": np.mean(rmse), "RMSE se": se(rmse), "fit s/split": np.mean(seconds),
+                         "linear weight": np.mean(linear_weights),
                          "published best NLL": PUBLISHED_BEST_NLL[name]})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
     table = pd.DataFrame(rows).set_index(["set", "method"])

@@ -9,12 +9,23 @@ from scipy import stats
 from sklearn.utils._param_validation import Interval
 
 from ._distribution import REGRESSOR_DOC, DistributionRegressor, mean_log_density
-from ._linear_component import bayesian_linear_predict, fit_bayesian_linear, stacking_weight
+from ._linear_component import LINEAR_ROWS, bayesian_linear_predict, fit_bayesian_linear, stacking_weight
 from ._mixture import mixture_cdf, mixture_log_prob, mixture_quantile
-from ._training import TensorDataset
+from ._training import TensorDataset, evenly_spaced_rows
 from ._validation import AUTO
 from .base import fill_common_parameters, shared_arguments
 from .losses import GaussianLoss
+
+
+def _at_most_linear_rows(rows: TensorDataset) -> TensorDataset:
+    """``rows``, or ``LINEAR_ROWS`` of them evenly spaced."""
+    index = evenly_spaced_rows(len(rows), LINEAR_ROWS)
+    return rows if index is None else rows.subset(index)
+
+
+def _fit_linear(rows: TensorDataset) -> dict:
+    rows = _at_most_linear_rows(rows)
+    return fit_bayesian_linear(rows.X, rows.y, rows.w)
 
 
 @fill_common_parameters(**REGRESSOR_DOC, split="drawn at random with ``random_state``", max_epochs=1000,
@@ -60,8 +71,8 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         handful of held-out rows cannot tell the two apart, and goes to 0 on large data where the networks are
         better (UCI sets, test NLL: 50 rows, 0.24-0.58 and better than the networks alone on all six; all rows,
         0-0.03). Without held-out rows (``early_stopping=False``, fewer than 20 rows, :meth:`partial_fit`) it is
-        0. The linear part is fitted on all the rows of the fit; reported as ``linear_weight_``; see
-        ``sklearn_costs._linear_component``.
+        0. The linear part is fitted on all the rows of the fit (at most 100,000, evenly spaced); reported as
+        ``linear_weight_``; see ``sklearn_costs._linear_component``.
     {common_parameters}
 
     Attributes
@@ -154,15 +165,17 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
 
     def _fit_linear_component(self, net, X, y, loss, weight):
         """``(weight, component)`` of the linear part for the trained ``net`` and the training tensors (targets
-        standardised): ``linear_weight`` resolved, and the component fitted on all the rows (None at weight 0)."""
-        cpu = [None if t is None else t.detach().cpu() for t in (X, y, weight)]
+        standardised): ``linear_weight`` resolved, and the component fitted on all the rows, at most ``LINEAR_ROWS``
+        (None at weight 0)."""
+        rows = TensorDataset(*(None if t is None else t.detach().cpu() for t in (X, y, weight)))
         if self.linear_weight != "auto":
             weight_ = float(self.linear_weight)
-            return weight_, (fit_bayesian_linear(*cpu) if weight_ > 0 else None)
+            return weight_, (_fit_linear(rows) if weight_ > 0 else None)
         if net.train_split is None:
             return 0.0, None
-        train, valid = net.train_split(TensorDataset(*cpu))
-        linear_mean, linear_std = bayesian_linear_predict(fit_bayesian_linear(train.X, train.y, train.w), valid.X)
+        train, valid = net.train_split(rows)
+        valid = _at_most_linear_rows(valid)
+        linear_mean, linear_std = bayesian_linear_predict(_fit_linear(train), valid.X)
         valid_y = valid.y.double().numpy()
         with torch.no_grad():
             params = loss.link(net.forward(valid.X.to(X.device), training=False, device=X.device))
@@ -171,7 +184,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
             log_p_members = loss.log_prob(params, torch.as_tensor(valid_y)).numpy()
         weight_ = stacking_weight(mixture_log_prob(log_p_members), stats.norm.logpdf(valid_y, linear_mean, linear_std),
                                   None if valid.w is None else valid.w.double().numpy())
-        return weight_, fit_bayesian_linear(*cpu)
+        return weight_, _fit_linear(rows)
 
     def _linear_part(self, X):
         weight = getattr(self, "linear_weight_", 0.0)

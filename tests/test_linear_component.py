@@ -116,3 +116,13 @@ def test_the_weight_is_reported_in_the_verbose_output(capsys):
     X, y = _linear_table(60)
     GaussianUncertaintyRegressor(max_epochs=3, verbose=1, random_state=0).fit(X, y)
     assert "linear_weight=0." in capsys.readouterr().out
+
+
+def test_a_large_table_fits_the_linear_part_on_evenly_spaced_rows(monkeypatch):
+    import sklearn_costs.gaussian
+
+    monkeypatch.setattr(sklearn_costs.gaussian, "LINEAR_ROWS", 30)
+    X, y = _linear_table(200)
+    model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=3, linear_weight=0.5).fit(X, y)
+    rows = np.round(np.linspace(0, 199, 30)).astype(int)
+    np.testing.assert_allclose(model._linear_component["x_loc"], X[rows].mean(0), rtol=1e-5)
