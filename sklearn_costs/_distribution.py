@@ -9,7 +9,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._mixture import mixture_log_prob, mixture_mean_std, mixture_sample
+from ._mixture import mixture_log_prob, mixture_mean, mixture_mean_std, mixture_sample
 from ._pynapple import target_names, time_indexed, to_pandas
 from ._training import MemberSliceLoader, evenly_spaced_rows
 from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
@@ -54,7 +54,9 @@ REGRESSOR_DOC["members_doc"] = """n_members : int >= 1 or "auto", default="auto"
         a mean far off with a small std, and one such point dominates a mean NLL (UCI protein, 200 training rows:
         test NLL 486 unclipped, 3.08 clipped; on inputs within the range nothing changes). ``"auto"``: True with
         hidden layers, False without (a GLM's linear predictor is its model, and ``coef_`` describes it
-        everywhere); reported as ``clip_inputs_``.
+        everywhere); reported as ``clip_inputs_``. For the same reason the Gaussian regressor's linear component
+        (``linear_weight``) is never clipped: its mean extrapolates linearly and its std grows with the distance
+        from the data.
     """
 REGRESSOR_DOC["hidden_doc"] = """
         ``"auto"``: two layers of 64 units, wider for many targets (the power of two at or above the number of
@@ -372,11 +374,10 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         if return_std:
             return self._mean_and_std(X)
         params, linear = self._components(X)
-        mean = self._mean_of(params)
-        if linear is not None:
-            weight, linear_mean, _ = linear
-            mean = (1.0 - weight) * mean + weight * self._shape(linear_mean)
-        return mean
+        if linear is None:
+            return self._mean_of(params)
+        means = np.concatenate([self._shape(self.loss_.mean(params)), self._shape(linear[1])[None]])
+        return mixture_mean(means, self._mixture_weights(linear))  # as _mean_and_std computes it, to the last bit
 
     def _mean_and_std(self, X):
         params, linear = self._components(X)

@@ -18,13 +18,21 @@ def _weights(weights, n_components, ndim):
     return weights.reshape((n_components,) + (1,) * (ndim - 1))
 
 
+def mixture_mean(means, weights=None):
+    """The mixture's mean, from the components' means ``(components, ...)``."""
+    means = np.asarray(means, dtype=np.float64)
+    if weights is None:
+        return means.mean(0)
+    return (_weights(weights, len(means), means.ndim) * means).sum(0)
+
+
 def mixture_mean_std(means, stds, weights=None):
     """Mean and std of the mixture of components with these means and stds, each ``(components, ...)``: the std
     is the square root of the components' mean variance plus the variance of their means (the law of total
     variance)."""
     means, stds = np.asarray(means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
+    mean = mixture_mean(means, weights)
     w = _weights(weights, len(means), means.ndim)
-    mean = (w * means).sum(0)
     return mean, np.sqrt(np.maximum((w * (stds**2 + means**2)).sum(0) - mean**2, 0.0))
 
 

@@ -28,9 +28,10 @@ def sim():
 @pytest.fixture(scope="module")
 def fitted(sim):
     train, _ = sim
-    # one network: these tests check the Gaussian itself (tests/test_members.py checks the mixture of several)
-    return GaussianUncertaintyRegressor(hidden_layer_sizes=(64, 64), n_members=1, random_state=0).fit(train.X,
-                                                                                                      train.y)
+    # one network without the linear part: these tests check the Gaussian itself (tests/test_members.py checks the
+    # mixture of several, tests/test_linear_component.py the mixture with the linear part)
+    return GaussianUncertaintyRegressor(hidden_layer_sizes=(64, 64), n_members=1, linear_weight=0,
+                                        random_state=0).fit(train.X, train.y)
 
 
 def test_std_tracks_the_true_noise_and_intervals_cover_90_percent(sim, fitted):
@@ -104,7 +105,8 @@ def test_every_loss_fits_predicts_intervals_and_samples(sim, loss):
 
 def test_mse_baseline_has_one_constant_std_equal_to_the_training_rms(sim):
     train, _ = sim
-    model = GaussianUncertaintyRegressor("mse", n_members=1, max_epochs=30, random_state=0).fit(train.X, train.y)
+    model = GaussianUncertaintyRegressor("mse", n_members=1, linear_weight=0, max_epochs=30, random_state=0)
+    model.fit(train.X, train.y)
     mean, std = model.predict(train.X, return_std=True)
     np.testing.assert_allclose(std, std[0], rtol=1e-6)
     rms = np.sqrt(np.mean((train.y - mean) ** 2))

@@ -126,3 +126,15 @@ def test_a_large_table_fits_the_linear_part_on_evenly_spaced_rows(monkeypatch):
     model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=3, linear_weight=0.5).fit(X, y)
     rows = np.round(np.linspace(0, 199, 30)).astype(int)
     np.testing.assert_allclose(model._linear_component["x_loc"], X[rows].mean(0), rtol=1e-5)
+
+
+def test_a_deep_ensemble_weighs_each_members_linear_part_within_that_member():
+    from sklearn_costs import DeepEnsembleRegressor
+
+    X, y = _linear_table(80)
+    member = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=10, linear_weight=0.5)
+    ensemble = DeepEnsembleRegressor(member, n_estimators=2, random_state=0).fit(X, y)
+    X_new = _linear_table(10, seed=3)[0]
+    lower, upper = ensemble.predict_interval(X_new, coverage=0.6)
+    np.testing.assert_allclose(ensemble.predict_cdf(X_new, lower), 0.2, atol=1e-8)
+    np.testing.assert_allclose(ensemble.predict_cdf(X_new, upper), 0.8, atol=1e-8)

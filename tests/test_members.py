@@ -23,8 +23,9 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     train, _ = data
+    # the members' own mixture (with the linear part: tests/test_linear_component.py)
     return GaussianUncertaintyRegressor(n_members=3, hidden_layer_sizes=(16,), max_epochs=40, lr=1e-2,
-                                        random_state=0).fit(train.X, train.y)
+                                        linear_weight=0, random_state=0).fit(train.X, train.y)
 
 
 def test_rules_for_a_small_table_a_large_table_and_many_neurons():
@@ -129,7 +130,7 @@ def test_count_members_and_glm_has_one_member():
 
 def test_a_deep_ensemble_of_members_is_the_mixture_of_all(data):
     train, test = data
-    member = GaussianUncertaintyRegressor(n_members=2, hidden_layer_sizes=(8,), max_epochs=10)
+    member = GaussianUncertaintyRegressor(n_members=2, hidden_layer_sizes=(8,), max_epochs=10, linear_weight=0)
     ensemble = DeepEnsembleRegressor(member, n_estimators=2, random_state=0).fit(train.X, train.y)
     components = np.concatenate([m.predict_distribution(test.X)["mean"] for m in ensemble.estimators_])
     assert components.shape == (4, 300)
@@ -183,6 +184,8 @@ def test_inputs_beyond_the_training_range_are_predicted_as_at_its_edge(Estimator
     far = np.array([[50.0, 0.3], [-50.0, 0.3]])
     edge = np.clip(far, X.min(0), X.max(0))
     kwargs = dict(hidden_layer_sizes=(16,), n_members=1, max_epochs=30, random_state=0)
+    if Estimator is GaussianUncertaintyRegressor:  # the networks' clipping: the linear part is never clipped
+        kwargs["linear_weight"] = 0
     clipped = Estimator(**kwargs).fit(X, y)
     assert clipped.clip_inputs_ is True
     np.testing.assert_allclose(clipped.predict(far), clipped.predict(edge), rtol=1e-6)
@@ -200,6 +203,7 @@ def test_the_clipping_range_ignores_rows_of_zero_weight():
     X = np.concatenate([np.linspace(0, 1, 100), [100.0]])[:, None]
     y = X[:, 0].copy()
     weight = np.r_[np.ones(100), 0.0]
-    model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), n_members=1, max_epochs=5, random_state=0)
+    model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), n_members=1, max_epochs=5, linear_weight=0,
+                                         random_state=0)
     model.fit(X, y, sample_weight=weight)
     np.testing.assert_allclose(model.predict([[100.0]]), model.predict([[1.0]]), rtol=1e-6)
