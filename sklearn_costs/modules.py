@@ -62,10 +62,11 @@ class Standardize(nn.Module):
             scale = torch.sqrt(squares / (len(X) - 1)) if len(X) > 1 else torch.ones_like(mean)
         else:
             scale = torch.sqrt(squares / w.sum())
-        low = high = None
-        if clip:
-            low, high = torch.aminmax(X if weight is None else X[weight > 0], dim=0)
-        return cls(mean, torch.where(scale > 0, scale, torch.ones_like(scale)), low, high)
+        low, high = torch.aminmax(X if weight is None else X[weight > 0], dim=0)
+        # a constant column has no spread: its float32 mean is not exact, which would leave a scale of ~1e-8
+        varies = (scale > 0) & (high > low)
+        scale = torch.where(varies, scale, torch.ones_like(scale))
+        return cls(mean, scale, low if clip else None, high if clip else None)
 
     def forward(self, x):
         if self.clip:

@@ -119,7 +119,8 @@ def simulate_recurrent(model, X, *, random_state=None):
     basis = history.basis_ if history.basis_ is not None else np.eye(history.n_lags)
     n_lags = history.n_lags
     rng = check_random_state(random_state)
-    fast = isinstance(final, DistributionRegressor)
+    # the one-pass path computes the members' mixture only: a model with a linear component goes through predict
+    fast = isinstance(final, DistributionRegressor) and not getattr(final, "linear_weight_", 0.0)
     if fast:
         rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
     counts = np.zeros((n_bins, n_neurons))

@@ -138,3 +138,13 @@ def test_a_deep_ensemble_weighs_each_members_linear_part_within_that_member():
     lower, upper = ensemble.predict_interval(X_new, coverage=0.6)
     np.testing.assert_allclose(ensemble.predict_cdf(X_new, lower), 0.2, atol=1e-8)
     np.testing.assert_allclose(ensemble.predict_cdf(X_new, upper), 0.8, atol=1e-8)
+
+
+def test_a_constant_input_column_keeps_a_scale_of_one():
+    import torch
+
+    from sklearn_costs.modules import Standardize
+
+    X = torch.tensor(np.column_stack([np.full(50, 0.1), np.arange(50.0)]), dtype=torch.float32)
+    for weight in (None, torch.rand(50)):
+        assert Standardize.of(X, weight).scale[0] == 1.0  # its float32 mean is not exactly 0.1

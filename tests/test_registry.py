@@ -252,8 +252,9 @@ def test_example_continuous_plugin_serves_every_prediction_of_the_regressor():
     data = make_heteroscedastic_regression(600, random_state=0)
     X, y = data.X.to_numpy(), data.y
     # one network: its distribution is one logistic (the mixture of members is tested in tests/test_members.py)
-    model = GaussianUncertaintyRegressor(loss="logistic", n_members=1, max_epochs=60, random_state=0).fit(X[:400],
-                                                                                                         y[:400])
+    # and without the linear part, so that the prediction is that logistic alone
+    model = GaussianUncertaintyRegressor(loss="logistic", n_members=1, linear_weight=0, max_epochs=60,
+                                         random_state=0).fit(X[:400], y[:400])
     assert type(model.loss_).__name__ == "LogisticLoss"
     params = model.predict_distribution(X[400:])
     mean, std = model.predict(X[400:], return_std=True)
