@@ -29,9 +29,14 @@ WEIGHT_GRID = 201
 LINEAR_ROWS = 100_000
 
 
-def fit_bayesian_linear(X, y, sample_weight=None) -> dict:
+def fit_bayesian_linear(X, y, sample_weight=None, min_std=0.0) -> dict:
     """A Bayesian linear regression of each column of ``y`` on the standardised ``X`` (NumPy arrays or CPU
-    tensors), as the arrays :func:`bayesian_linear_predict` needs."""
+    tensors), as the arrays :func:`bayesian_linear_predict` needs; its predictive std is held at ``min_std`` or
+    above (the networks' floor: on targets that are a noiseless linear function of the inputs the evidence drives
+    the noise variance to ~1e-8, a std that a single rounding error of ``y`` makes a huge NLL).
+
+    ``sample_weight`` weighs the rows as ``BayesianRidge`` does (a weight of 2 counts a row twice); the estimator
+    hands it weights whose mean is 1, so that, as for its networks, their scale does not matter."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -47,17 +52,19 @@ def fit_bayesian_linear(X, y, sample_weight=None) -> dict:
         "intercept": np.array([f.intercept_ for f in fits], dtype=np.float64),
         "coef_cov": np.stack([f.sigma_ for f in fits]),
         "noise_var": np.array([1.0 / f.alpha_ for f in fits], dtype=np.float64),
+        "min_std": float(min_std),
     }
 
 
 def bayesian_linear_predict(component: dict, X):
     """The predictive mean and std, each ``(n_rows, n_targets)``, of :func:`fit_bayesian_linear`'s component
     for ``X``: the std adds the coefficients' uncertainty (which grows away from the training data) to the noise,
-    as ``BayesianRidge.predict(X, return_std=True)`` computes it."""
+    as ``BayesianRidge.predict(X, return_std=True)`` computes it, and is never below the component's ``min_std``
+    (components saved before it had one: no floor)."""
     Xs = (np.asarray(X, dtype=np.float64) - component["x_loc"]) / component["x_scale"]
     mean = Xs @ component["coef"].T + component["intercept"]
     spread = np.einsum("np,tpq,nq->nt", Xs, component["coef_cov"], Xs)
-    return mean, np.sqrt(spread + component["noise_var"])
+    return mean, np.maximum(np.sqrt(spread + component["noise_var"]), component.get("min_std", 0.0))
 
 
 def stacking_weight(log_p_networks, log_p_linear, sample_weight=None) -> float:

@@ -217,7 +217,7 @@ class DivergenceGuard(Callback):
     * at the end, on the weights that are kept (the best epoch's, with early stopping): the network's outputs on
       the training data (``guard_rows`` of its rows) must be finite, and so must its point predictions
       ``predict(output)`` (the predicted means, for a distribution regressor), which must also lie within
-      ``RUNAWAY_FACTOR_PREDICTIONS`` times the range of the training targets (at least 1, in the units the network
+      ``RUNAWAY_FACTOR_PREDICTIONS`` times the range of those rows' targets (at least 1, in the units the network
       trains in) of that range. This
       catches a runaway that a loss growing only logarithmically leaves within bounds: the Gaussian NLL of a mean
       and a std that grow together.
@@ -297,13 +297,15 @@ class DivergenceGuard(Callback):
         self._check_losses(net)  # the last epoch, when early stopping ended the fit before this guard saw it
         if X is None:
             return
-        dataset = net.get_dataset(X)
+        sample = _guard_sample(net.get_dataset(X))
         finite, farthest = True, 0.0
         if self.predict is not None:
-            low, high = _column_range(dataset.y)
+            # the range of the rows whose predictions are checked: a pass over all the targets was a tenth of the
+            # fixed cost of a fit, and a runaway of 1e3 ranges shows against any large sample's
+            low, high = _column_range(sample.y)
             span = (high - low).clamp_min(1.0)
         with torch.no_grad():
-            for batch in net.get_iterator(_guard_sample(dataset), training=False):
+            for batch in net.get_iterator(sample, training=False):
                 out = net.evaluation_step(batch, training=False)
                 finite = finite and bool(torch.isfinite(out).all())
                 if self.predict is not None and finite:

@@ -23,9 +23,9 @@ def _at_most_linear_rows(rows: TensorDataset) -> TensorDataset:
     return rows if index is None else rows.subset(index)
 
 
-def _fit_linear(rows: TensorDataset) -> dict:
+def _fit_linear(rows: TensorDataset, min_std: float) -> dict:
     rows = _at_most_linear_rows(rows)
-    return fit_bayesian_linear(rows.X, rows.y, rows.w)
+    return fit_bayesian_linear(rows.X, rows.y, rows.w, min_std)
 
 
 @fill_common_parameters(**REGRESSOR_DOC, split="drawn at random with ``random_state``", max_epochs=1000,
@@ -72,7 +72,9 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         better (UCI sets: 0.30-0.63 at 50 rows, where the mixture's test NLL beats the networks alone on all six;
         0-0.03 on all rows). Without held-out rows (``early_stopping=False``, fewer than 20 rows,
         :meth:`partial_fit`) it is 0. The linear part is fitted on all the rows of the fit (at most 100,000,
-        evenly spaced); reported as ``linear_weight_``; see ``sklearn_costs._linear_component``.
+        evenly spaced; with a fixed weight, each :meth:`partial_fit` call fits it anew on that call's rows), its
+        std held at ``min_std`` or above as the networks' is; sample weights count as relative weights (their
+        scale does not matter). Reported as ``linear_weight_``; see ``sklearn_costs._linear_component``.
     {common_parameters}
 
     Attributes
@@ -167,15 +169,21 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         """``(weight, component)`` of the linear part for the trained ``net`` and the training tensors (targets
         standardised): ``linear_weight`` resolved, and the component fitted on all the rows, at most ``LINEAR_ROWS``
         (None at weight 0)."""
+        if weight is not None:
+            # the networks' objective is a weighted mean, which the weights' scale does not change; BayesianRidge
+            # and the stacking weight count a weight of 2 as two rows: weights of mean 1 keep the evidence at the
+            # number of rows (the weights handed here have the largest as 1, which would shrink it)
+            weight = weight / weight.mean()
         rows = TensorDataset(*(None if t is None else t.detach().cpu() for t in (X, y, weight)))
+        floor = float(getattr(loss, "min_std", 0.0))  # the networks' std floor, in the standardised units
         if self.linear_weight != "auto":
             weight_ = float(self.linear_weight)
-            return weight_, (_fit_linear(rows) if weight_ > 0 else None)
+            return weight_, (_fit_linear(rows, floor) if weight_ > 0 else None)
         if net.train_split is None:
             return 0.0, None
         train, valid = net.train_split(rows)
         valid = _at_most_linear_rows(valid)
-        linear_mean, linear_std = bayesian_linear_predict(_fit_linear(train), valid.X)
+        linear_mean, linear_std = bayesian_linear_predict(_fit_linear(train, floor), valid.X)
         valid_y = valid.y.double().numpy()
         with torch.no_grad():
             params = loss.link(net.forward(valid.X.to(X.device), training=False, device=X.device))
@@ -184,7 +192,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
             log_p_members = loss.log_prob(params, torch.as_tensor(valid_y)).numpy()
         weight_ = stacking_weight(mixture_log_prob(log_p_members), stats.norm.logpdf(valid_y, linear_mean, linear_std),
                                   None if valid.w is None else valid.w.double().numpy())
-        return weight_, _fit_linear(rows)
+        return weight_, _fit_linear(rows, floor)
 
     def _linear_part(self, X):
         weight = getattr(self, "linear_weight_", 0.0)

@@ -148,3 +148,27 @@ def test_a_constant_input_column_keeps_a_scale_of_one():
     X = torch.tensor(np.column_stack([np.full(50, 0.1), np.arange(50.0)]), dtype=torch.float32)
     for weight in (None, torch.rand(50)):
         assert Standardize.of(X, weight).scale[0] == 1.0  # its float32 mean is not exactly 0.1
+
+
+def test_the_linear_std_keeps_the_networks_floor_on_noiseless_linear_targets():
+    X, _ = _linear_table(60)
+    y = X @ [1.0, 0.2, -5.0, 0.5]  # no noise: BayesianRidge's own std is ~1e-4 of the target's spread
+    model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=3, linear_weight=1.0, min_std=0.05,
+                                         random_state=0).fit(X, y)
+    _, std = model.predict(X, return_std=True)  # the linear part alone (weight 1)
+    np.testing.assert_allclose(std, 0.05 * model.y_scale_[0], rtol=1e-6)
+    assert model._linear_component["min_std"] == 0.05
+    # a component without the floor (saved by an earlier version) predicts BayesianRidge's own std
+    unfloored = {k: v for k, v in model._linear_component.items() if k != "min_std"}
+    assert bayesian_linear_predict(unfloored, X)[1].max() < 0.01
+
+
+def test_sample_weights_count_as_relative_weights_in_the_linear_part():
+    X, y = _linear_table(60)
+    half = np.full(60, 0.5)
+    half[0] = 1.0  # the largest weight: scaled to 1, every other row would count half and the noise look halved
+    fits = [GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=3, linear_weight=1.0, random_state=0)
+            .fit(X, y, sample_weight=w) for w in (None, half, 1000 * half)]
+    stds = [fit.predict(X, return_std=True)[1] for fit in fits]
+    np.testing.assert_allclose(stds[1], stds[0], rtol=0.05)
+    np.testing.assert_allclose(stds[2], stds[1], rtol=1e-6)  # the weights' scale does not matter
