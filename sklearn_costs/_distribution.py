@@ -448,7 +448,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     def _mean_of(self, params):
         """What :meth:`predict` returns, from the members' parameters (a closed-loop simulation computes them
         once per bin for the mean and the draws)."""
-        return self._shape(self.loss_.mean(params)).mean(0)  # as _mean_and_std computes it, to the last bit
+        return mixture_mean(self._shape(self.loss_.mean(params)))  # as _mean_and_std computes it, to the last bit
 
     def _draws_of(self, params, n_samples, rng, linear=None):
         """What :meth:`sample` returns, from the members' parameters, the linear component (or None) and the NumPy

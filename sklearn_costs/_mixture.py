@@ -22,7 +22,8 @@ def mixture_mean(means, weights=None):
     """The mixture's mean, from the components' means ``(components, ...)``."""
     means = np.asarray(means, dtype=np.float64)
     if weights is None:
-        return means.mean(0)
+        # one component is its own mean (exactly what mean(0) gives, without its pass over the array)
+        return means[0] if len(means) == 1 else means.mean(0)
     return (_weights(weights, len(means), means.ndim) * means).sum(0)
 
 
