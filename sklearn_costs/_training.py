@@ -127,6 +127,16 @@ class ValidationSplit:
         self.seed = seed
 
     def __call__(self, dataset, y=None, **kwargs):
+        train, valid = self._split(dataset)
+        if train.w is not None and not float(train.w.sum()) > 0:
+            raise ValueError(
+                f"every row with a positive sample_weight fell among the {len(valid)} rows held out for early "
+                "stopping, so the network would train on rows that all weigh 0. Give weight to more rows, or set "
+                "early_stopping=False to train on all of them."
+            )
+        return train, valid
+
+    def _split(self, dataset):
         n = len(dataset)
         n_valid = min(max(1, int(round(self.fraction * n))), n - 1)
         generator = torch.Generator().manual_seed(int(self.seed))
@@ -318,7 +328,7 @@ class DivergenceGuard(Callback):
             self._fail(f"the trained network's predictions on its training data are not finite ({epochs})")
         if farthest > RUNAWAY_FACTOR_PREDICTIONS:
             self._fail(f"the trained network's predictions on its training data ran away ({epochs}): some lie "
-                       f"{farthest:.3g} times the range of the training targets outside that range")
+                       f"{farthest:.3g} times the range of those rows' targets outside that range")
 
 
 #: The name under which models pickled by earlier versions hold the guard.

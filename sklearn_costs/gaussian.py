@@ -23,8 +23,12 @@ def _at_most_linear_rows(rows: TensorDataset) -> TensorDataset:
     return rows if index is None else rows.subset(index)
 
 
-def _fit_linear(rows: TensorDataset, min_std: float) -> dict:
+def _fit_linear(rows: TensorDataset, min_std: float) -> dict | None:
+    """The linear component fitted on ``rows`` (at most ``LINEAR_ROWS`` of them), or None when none of them has a
+    positive weight (all the weighted rows held out, or left between the evenly spaced ones)."""
     rows = _at_most_linear_rows(rows)
+    if rows.w is not None and not float(rows.w.sum()) > 0:
+        return None
     return fit_bayesian_linear(rows.X, rows.y, rows.w, min_std)
 
 
@@ -73,7 +77,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         0-0.03 on all rows). Without held-out rows (``early_stopping=False``, fewer than 20 rows,
         :meth:`partial_fit`) it is 0. The linear part is fitted on all the rows of the fit (at most 100,000,
         evenly spaced; with a fixed weight, each :meth:`partial_fit` call fits it anew on that call's rows), its
-        std held at ``min_std`` or above as the networks' is; sample weights count as relative weights (their
+        std held at ``min_std`` or above; sample weights count as relative weights (their
         scale does not matter). Reported as ``linear_weight_``; see ``sklearn_costs._linear_component``.
     {common_parameters}
 
@@ -175,15 +179,21 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
             # number of rows (the weights handed here have the largest as 1, which would shrink it)
             weight = weight / weight.mean()
         rows = TensorDataset(*(None if t is None else t.detach().cpu() for t in (X, y, weight)))
-        floor = float(getattr(loss, "min_std", 0.0))  # the networks' std floor, in the standardised units
-        if self.linear_weight != "auto":
-            weight_ = float(self.linear_weight)
-            return weight_, (_fit_linear(rows, floor) if weight_ > 0 else None)
-        if net.train_split is None:
+        floor = float(getattr(loss, "min_std", 0.0))  # the floor of the networks' scale, in standardised units
+        auto = self.linear_weight == "auto"
+        if (not auto and self.linear_weight == 0) or (auto and net.train_split is None):
             return 0.0, None
+        component = _fit_linear(rows, floor)
+        if component is None:
+            return 0.0, None
+        if not auto:
+            return float(self.linear_weight), component
         train, valid = net.train_split(rows)
+        judged = _fit_linear(train, floor)
+        if judged is None:
+            return 0.0, None
         valid = _at_most_linear_rows(valid)
-        linear_mean, linear_std = bayesian_linear_predict(_fit_linear(train, floor), valid.X)
+        linear_mean, linear_std = bayesian_linear_predict(judged, valid.X)
         valid_y = valid.y.double().numpy()
         with torch.no_grad():
             params = loss.link(net.forward(valid.X.to(X.device), training=False, device=X.device))
@@ -192,7 +202,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
             log_p_members = loss.log_prob(params, torch.as_tensor(valid_y)).numpy()
         weight_ = stacking_weight(mixture_log_prob(log_p_members), stats.norm.logpdf(valid_y, linear_mean, linear_std),
                                   None if valid.w is None else valid.w.double().numpy())
-        return weight_, _fit_linear(rows, floor)
+        return weight_, component
 
     def _linear_part(self, X):
         weight = getattr(self, "linear_weight_", 0.0)

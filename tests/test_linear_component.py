@@ -172,3 +172,17 @@ def test_sample_weights_count_as_relative_weights_in_the_linear_part():
     stds = [fit.predict(X, return_std=True)[1] for fit in fits]
     np.testing.assert_allclose(stds[1], stds[0], rtol=0.05)
     np.testing.assert_allclose(stds[2], stds[1], rtol=1e-6)  # the weights' scale does not matter
+
+
+@pytest.mark.parametrize("linear_weight", ["auto", 0.5])
+def test_no_linear_part_when_no_weighted_row_is_among_the_rows_it_is_fitted_on(monkeypatch, linear_weight):
+    import sklearn_costs.gaussian
+
+    monkeypatch.setattr(sklearn_costs.gaussian, "LINEAR_ROWS", 30)
+    X, y = _linear_table(200)
+    weight = np.ones(200)
+    weight[np.round(np.linspace(0, 199, 30)).astype(int)] = 0.0  # the rows the linear part would be fitted on
+    model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), max_epochs=3, linear_weight=linear_weight,
+                                         random_state=0).fit(X, y, sample_weight=weight)
+    assert model.linear_weight_ == 0.0 and model._linear_component is None
+    assert np.isfinite(model.predict(X)).all()

@@ -76,6 +76,18 @@ def test_bad_weights_are_refused_and_the_fitted_model_kept(weight, message):
     np.testing.assert_array_equal(model.predict(X), before)
 
 
+
+def test_weight_only_on_the_rows_held_out_for_early_stopping_is_refused_with_the_way_out():
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X, COUNTS)
+    before = model.predict(X)
+    held_out = np.zeros(60)
+    held_out[-6:] = 1.0  # the spike regressor holds out the last tenth of the bins
+    with pytest.raises(ValueError, match="every row with a positive sample_weight fell among the 6 rows held out"):
+        model.fit(X, COUNTS, sample_weight=held_out)
+    np.testing.assert_array_equal(model.predict(X), before)
+    refit = model.set_params(early_stopping=False).fit(X, COUNTS, sample_weight=held_out)  # the way out it names
+    assert np.isfinite(refit.predict(X)).all()
+
 # ------------------------------------------------------------------------------------------ weighted triplets
 
 def test_triplet_losses_weight_each_triplet_by_its_anchor():
