@@ -32,8 +32,8 @@ LINEAR_ROWS = 100_000
 def fit_bayesian_linear(X, y, sample_weight=None, min_std=0.0) -> dict:
     """A Bayesian linear regression of each column of ``y`` on the standardised ``X`` (NumPy arrays or CPU
     tensors), as the arrays :func:`bayesian_linear_predict` needs; its predictive std is held at ``min_std`` or
-    above (the networks' floor: on targets that are a noiseless linear function of the inputs the evidence drives
-    the noise variance to ~1e-8, a std that a single rounding error of ``y`` makes a huge NLL).
+    above (the floor of the networks' scale: on targets that are a noiseless linear function of the inputs the
+    evidence drives the noise variance to ~1e-8, a std that a single rounding error of ``y`` makes a huge NLL).
 
     ``sample_weight`` weighs the rows as ``BayesianRidge`` does (a weight of 2 counts a row twice); the estimator
     hands it weights whose mean is 1, so that, as for its networks, their scale does not matter."""

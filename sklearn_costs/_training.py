@@ -46,6 +46,10 @@ class TensorDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return self.X[i], (self.targets(i) if self.y is not None else torch.zeros(0))
 
+    def weighs_nothing(self):
+        """Whether sample weights are given and none of them is positive (no row to learn from)."""
+        return self.w is not None and not float(self.w.sum()) > 0
+
     def subset(self, index):
         return TensorDataset(self.X[index], None if self.y is None else self.y[index],
                              None if self.w is None else self.w[index], self.y_dtype)
@@ -128,7 +132,7 @@ class ValidationSplit:
 
     def __call__(self, dataset, y=None, **kwargs):
         train, valid = self._split(dataset)
-        if train.w is not None and not float(train.w.sum()) > 0:
+        if train.weighs_nothing():
             raise ValueError(
                 f"every row with a positive sample_weight fell among the {len(valid)} rows held out for early "
                 "stopping, so the network would train on rows that all weigh 0. Give weight to more rows, or set "

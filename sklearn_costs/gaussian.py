@@ -27,7 +27,7 @@ def _fit_linear(rows: TensorDataset, min_std: float) -> dict | None:
     """The linear component fitted on ``rows`` (at most ``LINEAR_ROWS`` of them), or None when none of them has a
     positive weight (all the weighted rows held out, or left between the evenly spaced ones)."""
     rows = _at_most_linear_rows(rows)
-    if rows.w is not None and not float(rows.w.sum()) > 0:
+    if rows.weighs_nothing():
         return None
     return fit_bayesian_linear(rows.X, rows.y, rows.w, min_std)
 

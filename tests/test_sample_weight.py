@@ -76,7 +76,6 @@ def test_bad_weights_are_refused_and_the_fitted_model_kept(weight, message):
     np.testing.assert_array_equal(model.predict(X), before)
 
 
-
 def test_weight_only_on_the_rows_held_out_for_early_stopping_is_refused_with_the_way_out():
     model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X, COUNTS)
     before = model.predict(X)
@@ -87,6 +86,7 @@ def test_weight_only_on_the_rows_held_out_for_early_stopping_is_refused_with_the
     np.testing.assert_array_equal(model.predict(X), before)
     refit = model.set_params(early_stopping=False).fit(X, COUNTS, sample_weight=held_out)  # the way out it names
     assert np.isfinite(refit.predict(X)).all()
+
 
 # ------------------------------------------------------------------------------------------ weighted triplets
 
