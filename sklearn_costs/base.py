@@ -314,6 +314,9 @@ class NeuralCostEstimator(BaseEstimator):
     #: The dtype each training batch's targets take (None: as stored): a regressor keeps counts in their compact
     #: integer dtype and trains on float32 batches.
     _batch_target_dtype = None
+    #: Parameters of a subclass that are options of its loss (a std floor, a triplet margin): see
+    #: :meth:`_loss_options`.
+    _loss_option_names: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -358,9 +361,13 @@ class NeuralCostEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------------------------------- hooks
 
-    def _loss_defaults(self) -> dict:
-        """Estimator parameters handed to a loss given by name (a triplet margin, a std floor)."""
-        return {}
+    def _loss_options(self) -> dict:
+        """The loss options the user set on the estimator (``_loss_option_names`` not left at None or "auto"):
+        :func:`~sklearn_costs.losses.get_loss` hands them to the loss, which owns every default and refuses an
+        option it does not take."""
+        values = {name: getattr(self, name) for name in self._loss_option_names}
+        return {name: value for name, value in values.items()
+                if value is not None and not (isinstance(value, str) and value == "auto")}
 
     def _build_module(self, X: torch.Tensor, y: torch.Tensor, loss, hidden, weight=None) -> torch.nn.Module:
         """The network for training data ``X``, ``y`` (``weight``: sample weights or None, for statistics such as
@@ -466,7 +473,7 @@ class NeuralCostEstimator(BaseEstimator):
             del self._partial_fit_continues
 
     def _resolve_loss(self):
-        return get_loss(self.loss, self._task, estimator=type(self).__name__, **self._loss_defaults())
+        return get_loss(self.loss, self._task, estimator=type(self).__name__, **self._loss_options())
 
     def _optimizer(self):
         return OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
@@ -538,7 +545,7 @@ class NeuralCostEstimator(BaseEstimator):
             changes = ["the fitted network does not record what it was built for (it was fitted by an older "
                        "version of sklearn-costs)"]
         else:
-            changes = [f"{name} changed from {fitted.get(name)!r} to {value!r}"
+            changes = [f"{name} changed from {_describe(fitted.get(name))} to {_describe(value)}"
                        for name, value in spec.items() if not _same(fitted.get(name), value)]
         if changes:
             raise ValueError(
@@ -700,6 +707,14 @@ def _same(a, b) -> bool:
         return bool(a == b)
     except (TypeError, ValueError):  # values without a plain truth value (arrays): compare their text
         return repr(a) == repr(b)
+
+
+def _describe(value) -> str:
+    """A network spec's entry for a message: a loss with all its parameters (its repr leaves out the defaults)."""
+    if isinstance(value, Loss):
+        params = ", ".join(f"{k}={v!r}" for k, v in sorted(value.get_params(deep=False).items()))
+        return f"{type(value).__name__}({params})"
+    return repr(value)
 
 
 @contextmanager

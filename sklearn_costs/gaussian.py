@@ -61,11 +61,14 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     ----------
     loss : str, Loss subclass or instance, default="gaussian"
         A ``"continuous"`` loss from the registry (``sklearn-costs losses``) or an instance.
-    std_link : {"softplus", "exp"}, default="softplus"
-        Maps the raw std output to a positive std (losses given by name).
-    min_std : float > 0, default=1e-3
-        Floor of the std, in units of the target's standard deviation (losses given by name). It must be positive:
-        the floor is what keeps every predicted std above zero.
+    std_link : {"softplus", "exp"} or None, default=None
+        Maps the raw std output to a positive std. None keeps the loss's own link (``"softplus"`` for every
+        built-in loss that has one); a loss without this option (``"mse"``) refuses any other value.
+    min_std : float > 0 or None, default=None
+        Floor of the std, in units of the target's standard deviation. It must be positive: the floor is what
+        keeps every predicted std above zero. None keeps the loss's own floor (``1e-3`` for the built-in losses,
+        ``sklearn_costs.losses.continuous.DEFAULT_MIN_STD``). Set on the estimator, it also applies to a loss given
+        as an instance; a loss that has no floor (a plugin's) refuses it.
     linear_weight : float in [0, 1] or "auto", default="auto"
         Weight of a Bayesian linear regression (scikit-learn's ``BayesianRidge`` on the standardised inputs, one
         per target) in the predictive mixture ``(1 - w) * networks + w * linear``: a defence against the
@@ -116,11 +119,12 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
 
     _task = "continuous"
     _target_scaling = True
+    _loss_option_names = ("std_link", "min_std")
     _parameter_constraints: dict = {
         **DistributionRegressor._parameter_constraints,
         # the ranges of the loss's own parameters, which these are handed to
-        "std_link": GaussianLoss._parameter_constraints["std_link"],
-        "min_std": GaussianLoss._parameter_constraints["min_std"],
+        "std_link": [*GaussianLoss._parameter_constraints["std_link"], None],
+        "min_std": [*GaussianLoss._parameter_constraints["min_std"], None],
         "linear_weight": [Interval(numbers.Real, 0, 1, closed="both"), AUTO],
     }
 
@@ -128,8 +132,8 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         self,
         loss="gaussian",
         *,
-        std_link="softplus",
-        min_std=1e-3,
+        std_link=None,
+        min_std=None,
         linear_weight="auto",
         n_members="auto",
         clip_inputs="auto",
@@ -157,9 +161,6 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         self.n_members = n_members
         self.clip_inputs = clip_inputs
         super().__init__(**shared_arguments(locals()))
-
-    def _loss_defaults(self):
-        return {"std_link": self.std_link, "min_std": self.min_std}
 
     # ------------------------------------------------------------------------------ the linear component
 

@@ -61,7 +61,6 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
       character); none for tables.
     - ``max_epochs``: about ``TARGET_STEPS`` (3000) gradient steps, 20 to 300 epochs; ``n_iter_no_change``: a fifth
       of that, at least 10.
-    - ``miner``: semi-hard (batch-hard stalls when a batch holds near-duplicate identities).
     """
     images = len(sample_shape) == 3
     resolved = {}
@@ -99,8 +98,6 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
     resolved["max_epochs"] = epochs
     patience = params["n_iter_no_change"]
     resolved["n_iter_no_change"] = max(10, resolved["max_epochs"] // 5) if patience == "auto" else patience
-    miner = params["miner"]
-    resolved["miner"] = "semi_hard" if miner == "auto" else miner
     return resolved
 
 
@@ -131,11 +128,16 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         An ``"embedding"`` loss: ``"triplet"``, ``"soft_margin_triplet"``, ``"contrastive"``, or a plugin's.
     embedding_dim : int >= 1, default=64
         Dimension of each member's embedding; ``transform`` returns ``n_members_ * embedding_dim`` columns.
-    margin : float > 0, default=0.2
-        Margin of the triplet (and contrastive) loss when the loss is given by name. It must be positive: with
-        ``margin <= 0`` the mined triplets cost nothing and nothing is learned.
+    margin : float > 0 or None, default=None
+        Margin of the loss. It must be positive: with ``margin <= 0`` the mined triplets cost nothing and nothing
+        is learned. None keeps the loss's own margin (0.2 for ``"triplet"``, 1.0 for ``"contrastive"``); a loss
+        without one (``"soft_margin_triplet"``) refuses any other value. Set on the estimator, it also applies to a
+        loss given as an instance.
     miner : {"auto", "semi_hard", "batch_hard", "all"} or callable, default="auto"
-        Triplet mining within a batch when the loss is given by name. ``"auto"``: semi-hard.
+        Triplet mining within a batch. ``"auto"`` keeps the loss's own miner (semi-hard for ``"triplet"``:
+        batch-hard stalls when a batch holds near-duplicate identities; batch-hard for
+        ``"soft_margin_triplet"``), reported as ``miner_``; a loss without mining (``"contrastive"``) refuses any
+        other value.
     normalize : bool, default=True
         L2-normalise the embeddings (distances then lie in [0, 4] for the squared Euclidean distance).
     module : {"auto", "mlp", "cnn"} or torch.nn.Module, default="auto"
@@ -208,12 +210,13 @@ miner_
 
     _task = "embedding"
     _validation_split = "groups"
+    _loss_option_names = ("margin", "miner")
     _network_parameters = ("embedding_dim", "normalize", "module", "module_kind", "input_size", "n_members", "augment",
                            "cnn_width", "cnn_blocks")
     _parameter_constraints: dict = {
         **NeuralCostEstimator._parameter_constraints,
         "embedding_dim": [POSITIVE_INT],
-        "margin": TRIPLET_CONSTRAINTS["margin"],
+        "margin": [*TRIPLET_CONSTRAINTS["margin"], None],
         "miner": [*TRIPLET_CONSTRAINTS["miner"], AUTO],
         "normalize": ["boolean"],
         "module": [StrOptions({"auto", "mlp", "cnn"}), torch.nn.Module],
@@ -233,7 +236,7 @@ miner_
         loss="triplet",
         *,
         embedding_dim=64,
-        margin=0.2,
+        margin=None,
         miner="auto",
         normalize=True,
         module="auto",
@@ -276,12 +279,9 @@ miner_
         self.cnn_blocks = cnn_blocks
         super().__init__(**shared_arguments(locals()))
 
-    def _loss_defaults(self):
-        return {"margin": self.margin, "miner": self.miner_}
-
     def _resolve_settings(self, X, y):
         names = ["module", "input_size", "cnn_blocks", "cnn_width", "n_members", "augment", "max_epochs",
-                 "n_iter_no_change", "miner"]
+                 "n_iter_no_change"]
         return resolve_embedder_settings(tuple(X.shape[1:]), len(X), self.batch_size,
                                          {name: getattr(self, name) for name in names})
 
@@ -395,7 +395,9 @@ miner_
         self.input_shape_ = tuple(Xs.shape[1:])
         codes = encoder.transform(y).astype(np.int64)
         self._apply_settings(Xs, codes)
-        return self._fit_tensors(Xs, codes, self._resolve_loss(), weight)
+        loss = self._resolve_loss()
+        self.miner_ = getattr(loss, "miner", None)
+        return self._fit_tensors(Xs, codes, loss, weight)
 
     def _data_shape(self, X, y):
         # The identities may change between warm starts: the network has no output per identity.

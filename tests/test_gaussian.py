@@ -110,7 +110,7 @@ def test_mse_baseline_has_one_constant_std_equal_to_the_training_rms(sim):
     mean, std = model.predict(train.X, return_std=True)
     np.testing.assert_allclose(std, std[0], rtol=1e-6)
     rms = np.sqrt(np.mean((train.y - mean) ** 2))
-    np.testing.assert_allclose(std[0], rms + model.min_std * model.y_scale_[0], rtol=1e-4)
+    np.testing.assert_allclose(std[0], rms + model.loss_.min_std * model.y_scale_[0], rtol=1e-4)
 
 
 def test_heteroscedastic_gaussian_beats_the_constant_std_baseline(sim, fitted):

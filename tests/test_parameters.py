@@ -124,8 +124,9 @@ def test_subclasses_extend_the_shared_constraints():
     shared = NeuralCostEstimator._parameter_constraints
     for cls in (PoissonSpikeRegressor, GaussianUncertaintyRegressor, TripletEmbedder):
         assert set(shared) <= set(cls._parameter_constraints)
-    assert GaussianUncertaintyRegressor._parameter_constraints["min_std"] == GaussianLoss._parameter_constraints[
-        "min_std"]
+    # a loss option's range is the loss's own, plus None for the loss's default
+    assert GaussianUncertaintyRegressor._parameter_constraints["min_std"] == [
+        *GaussianLoss._parameter_constraints["min_std"], None]
 
 
 # --------------------------------------------------------------------------------- bad values from constraints
@@ -237,8 +238,8 @@ def test_messages_name_the_parameter_the_estimator_and_the_value():
     X, y = _data(TripletEmbedder)
     with pytest.raises(ValueError) as info:
         TripletEmbedder(margin=-1.0).fit(X, y)
-    assert str(info.value) == ("The 'margin' parameter of TripletEmbedder must be a float in the range (0.0, inf). "
-                               "Got -1.0 instead.")
+    assert str(info.value) == ("The 'margin' parameter of TripletEmbedder must be a float in the range (0.0, inf) "
+                               "or None. Got -1.0 instead.")
 
 
 def test_lbfgs_weight_decay_is_a_rule_between_parameters(fitted, no_training):

@@ -42,10 +42,20 @@ def test_same_name_resolves_per_task():
     assert isinstance(L.get_loss("mse", "continuous"), L.SquaredErrorLoss)
 
 
-def test_defaults_reach_only_losses_that_accept_them():
-    loss = L.get_loss("triplet", "embedding", margin=0.5, miner="batch_hard", unrelated=1)
+def test_options_reach_names_classes_and_copies_of_instances():
+    loss = L.get_loss("triplet", "embedding", margin=0.5, miner="batch_hard")
     assert (loss.margin, loss.miner) == (0.5, "batch_hard")
-    assert L.get_loss(L.TripletLoss(margin=0.1), "embedding", margin=0.5).margin == 0.1
+    assert L.get_loss(L.TripletLoss, "embedding", margin=0.5).margin == 0.5
+    given = L.TripletLoss(margin=0.1)
+    assert L.get_loss(given, "embedding", margin=0.5).margin == 0.5
+    assert given.margin == 0.1  # the user's instance is not changed
+    assert L.get_loss(given, "embedding").margin == 0.1  # no option: the instance's own value
+
+
+@pytest.mark.parametrize("loss", ["soft_margin_triplet", L.SoftMarginTripletLoss, L.SoftMarginTripletLoss()])
+def test_an_option_the_loss_does_not_take_is_refused_naming_those_it_takes(loss):
+    with pytest.raises(ValueError, match=r"takes no option 'margin' \(its options: miner, distance\)"):
+        L.get_loss(loss, "embedding", estimator="TripletEmbedder", margin=0.5)
 
 
 def test_unknown_name_lists_available_losses_and_suggests_a_close_one():

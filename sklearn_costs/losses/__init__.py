@@ -20,11 +20,12 @@ from .registry import (
     LossPluginWarning,
     available_losses,
     get_loss,
+    loss_options,
     refresh,
     register_loss,
 )
 from .counts import NegativeBinomialLoss, PoissonLoss, SquaredErrorCountLoss, ZeroInflatedPoissonLoss
-from .continuous import BetaNLLLoss, GaussianLoss, LaplaceLoss, SquaredErrorLoss, StudentTLoss
+from .continuous import DEFAULT_MIN_STD, BetaNLLLoss, GaussianLoss, LaplaceLoss, SquaredErrorLoss, StudentTLoss
 from .embedding import (
     AllTripletsMiner,
     BatchHardMiner,
@@ -47,6 +48,7 @@ __all__ = [
     "LossPluginWarning",
     "available_losses",
     "get_loss",
+    "loss_options",
     "refresh",
     "register_loss",
     "check_counts",
@@ -58,6 +60,7 @@ __all__ = [
     "NegativeBinomialLoss",
     "ZeroInflatedPoissonLoss",
     "SquaredErrorCountLoss",
+    "DEFAULT_MIN_STD",
     "GaussianLoss",
     "LaplaceLoss",
     "StudentTLoss",

@@ -25,13 +25,19 @@ def _gaussian_nll(mean, std, y):
     return torch.log(std) + 0.5 * z * z + LOG_SQRT_2PI
 
 
+#: The std floor of every built-in continuous loss, in standardised target units (the regressors standardise the
+#: targets): a thousandth of the targets' spread keeps the NLL of a point fitted exactly finite without limiting
+#: any real uncertainty. The estimators' ``min_std=None`` means this value.
+DEFAULT_MIN_STD = 1e-3
+
+
 class _LocationScaleLoss(ContinuousLoss):
     """Shared link of the location-scale families: mean as is, spread through ``std_link`` plus ``min_std``."""
 
     scale_name = "std"
     _parameter_constraints: dict = {"std_link": [POSITIVE_LINKS], "min_std": [POSITIVE_FLOAT]}
 
-    def __init__(self, std_link="softplus", min_std=1e-4):
+    def __init__(self, std_link="softplus", min_std=DEFAULT_MIN_STD):
         self.std_link = std_link
         self.min_std = min_std
 
@@ -58,7 +64,7 @@ class GaussianLoss(_LocationScaleLoss):
     ----------
     std_link : {"softplus", "exp"}, default="softplus"
         Maps the raw output to sigma. ``softplus`` grows linearly, so a large raw output does not overflow.
-    min_std : float > 0, default=1e-4
+    min_std : float > 0, default=1e-3
         Floor added to sigma (in standardized target units).
 
     Examples
@@ -93,7 +99,7 @@ class LaplaceLoss(_LocationScaleLoss):
     ----------
     std_link : {"softplus", "exp"}, default="softplus"
         Maps the raw output to the scale ``b`` (the std is ``sqrt(2) b``).
-    min_std : float, default=1e-4
+    min_std : float > 0, default=1e-3
         Floor added to ``b``.
 
     Examples
@@ -133,7 +139,7 @@ class StudentTLoss(_LocationScaleLoss):
     ----------
     std_link : {"softplus", "exp"}, default="softplus"
         Maps the raw output to the scale.
-    min_std : float > 0, default=1e-4
+    min_std : float > 0, default=1e-3
         Floor added to the scale.
 
     Examples
@@ -194,7 +200,7 @@ class BetaNLLLoss(GaussianLoss):
     beta : float in [0, 1], default=0.5
         The exponent; the paper recommends 0.5.
     std_link : {"softplus", "exp"}, default="softplus"
-    min_std : float > 0, default=1e-4
+    min_std : float > 0, default=1e-3
 
     Examples
     --------
@@ -213,7 +219,7 @@ class BetaNLLLoss(GaussianLoss):
         "beta": [Interval(numbers.Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, beta=0.5, std_link="softplus", min_std=1e-4):
+    def __init__(self, beta=0.5, std_link="softplus", min_std=DEFAULT_MIN_STD):
         self.beta = beta
         super().__init__(std_link=std_link, min_std=min_std)
 
@@ -231,7 +237,7 @@ class SquaredErrorLoss(GaussianLoss):
 
     Parameters
     ----------
-    min_std : float > 0, default=1e-4
+    min_std : float > 0, default=1e-3
         Floor of the constant std.
 
     Examples
@@ -249,7 +255,7 @@ class SquaredErrorLoss(GaussianLoss):
     shared_parameters = ("std",)
     _parameter_constraints: dict = {"min_std": [POSITIVE_FLOAT]}
 
-    def __init__(self, min_std=1e-4):
+    def __init__(self, min_std=DEFAULT_MIN_STD):
         self.min_std = min_std
 
     def link(self, raw):

@@ -156,18 +156,19 @@ def available_losses(task: str | None = None, include_broken: bool = False) -> l
     return sorted(infos, key=lambda i: (i.task or "~", i.name))
 
 
-def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> Loss:
+def get_loss(loss, task: str, estimator: str = "this estimator", **options) -> Loss:
     """Resolve ``loss`` (a registered name, a :class:`Loss` subclass or instance) to a fresh instance for ``task``.
 
-    ``defaults`` are passed to the constructor when ``loss`` is a name or a class, for the hyper-parameters that
-    the estimator exposes itself (a triplet margin); a loss instance keeps its own values.
+    ``options`` are loss parameters that the user set on the estimator (a triplet margin, a std floor): they are
+    passed to the constructor of a name or a class, and set on a copy of an instance. The loss owns every default:
+    an option not given keeps the loss's own value, and an option the loss does not take is an error.
 
     Raises
     ------
     ValueError
         Unknown name (the message lists the names available for ``task`` and a close match), a loss that
-        serves another task, or a loss parameter outside the loss's ``_parameter_constraints``
-        (``InvalidParameterError``, a ``ValueError``).
+        serves another task, an option the loss does not take (the message names those it takes), or a loss
+        parameter outside the loss's ``_parameter_constraints`` (``InvalidParameterError``, a ``ValueError``).
     TypeError
         ``loss`` is neither a name nor a loss, or its class does not follow the loss contract (the message names
         what it lacks).
@@ -201,7 +202,7 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown {task!r} loss {loss!r}.{hint} Available {task!r} losses: {', '.join(names)}.")
         cls = registry[key].cls
-        instance = cls(**_accepted(cls, defaults))
+        instance = cls(**_checked_options(cls, options, loss, estimator))
         instance._validate_params()
         return instance
     if inspect.isclass(loss) and issubclass(loss, Loss):
@@ -215,14 +216,37 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **defaults) -> 
     if cls.task != task:
         raise ValueError(_wrong_task_message(cls.name or cls.__name__, cls.task, task, estimator))
     _check_loss_class(cls, origin=f"loss={cls.__name__}")
-    instance = loss(**_accepted(loss, defaults)) if cls is loss else clone(loss)
+    options = _checked_options(cls, options, cls.name or cls.__name__, estimator)
+    instance = loss(**options) if cls is loss else clone(loss).set_params(**options)
     instance._validate_params()
     return instance
 
 
-def _accepted(cls, kwargs):
-    params = inspect.signature(cls.__init__).parameters
-    return {k: v for k, v in kwargs.items() if k in params}
+def loss_options(cls) -> list[str]:
+    """The options (constructor parameters) that the loss class ``cls`` takes.
+
+    Examples
+    --------
+    >>> from sklearn_costs.losses import SquaredErrorLoss
+    >>> loss_options(SquaredErrorLoss)
+    ['min_std']
+    """
+    return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+
+def _checked_options(cls, options, name, estimator) -> dict:
+    """``options``, after checking that the loss ``cls`` takes each of them (``ValueError`` naming those it
+    does take and the way out otherwise)."""
+    accepted = loss_options(cls)
+    refused = [option for option in options if option not in accepted]
+    if refused:
+        takes = ", ".join(accepted) if accepted else "none"
+        raise ValueError(
+            f"the loss {name!r} takes no option {', '.join(map(repr, refused))} (its options: {takes}), so "
+            f"{estimator}'s {', '.join(refused)} would have no effect. Leave {' and '.join(refused)} at None (the "
+            "loss's own default) or choose a loss that takes it."
+        )
+    return options
 
 
 def _wrong_task_message(name, has, needs, estimator):
