@@ -106,7 +106,7 @@ def mean_log_density(log_density, sample_weight=None) -> float:
     """Mean log predictive density per sample (averaged over a sample's targets first), optionally weighted:
     the ``score`` of continuous predictive distributions."""
     per_sample = np.reshape(log_density, (len(log_density), -1)).mean(1)
-    return float(np.average(per_sample, weights=sample_weight))
+    return float(np.average(per_sample, weights=validated_sample_weight(sample_weight, per_sample)))
 
 
 def _check_float32_range(y, what):

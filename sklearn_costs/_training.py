@@ -138,7 +138,19 @@ class ValidationSplit:
                 "stopping, so the network would train on rows that all weigh 0. Give weight to more rows, or set "
                 "early_stopping=False to train on all of them."
             )
+        if valid.weighs_nothing():
+            raise ValueError(
+                f"sample_weight is 0 on all {len(valid)} rows held out for early stopping ({self._held_out()}), so "
+                "their validation loss would be 0 every epoch and early stopping would keep the first epoch's "
+                "weights. Give some of those rows a positive weight, or set early_stopping=False to train on all "
+                "rows without a validation split."
+            )
         return train, valid
+
+    def _held_out(self) -> str:
+        """Which rows the split holds out, in words for a message."""
+        return {"tail": "the last rows, in time order", "groups": "whole identities drawn at random"}.get(
+            self.how, "rows drawn at random")
 
     def _split(self, dataset):
         n = len(dataset)

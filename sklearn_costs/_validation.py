@@ -112,10 +112,36 @@ LOSS = Constraint("a registered loss name (str), a sklearn_costs.losses.Loss sub
 
 
 def validated_sample_weight(sample_weight, X):
-    """``sample_weight`` checked (finite, non-negative, one per row, not all zero) as float64, or None when it
-    weighs every row alike (the unweighted fit is then exactly the same fit)."""
+    """``sample_weight`` checked as float64, or None when it weighs every row alike (the unweighted fit or score
+    is then exactly the same): the one check of the weights of ``fit``, ``partial_fit`` and ``score`` of every
+    estimator.
+
+    Raises ``ValueError`` unless there is one finite, non-negative weight per row of ``X`` and at least one is
+    positive (all zeros would leave nothing to fit or to score; an equal weight would silently mean "no weights").
+    The rows held out for early stopping are checked where they are chosen
+    (:class:`~sklearn_costs._training.ValidationSplit`).
+    """
     if sample_weight is None:
         return None
-    weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    shape = np.shape(sample_weight)
+    if shape != (n_rows,):
+        raise ValueError(
+            f"sample_weight must hold one weight per row: X has {n_rows} rows, sample_weight has shape {shape}. "
+            "Pass a 1-D array of the rows' weights (or None for equal weights)."
+        )
+    try:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_weight must hold numbers; got {sample_weight!r:.80}") from None
+    for bad, what in ((~np.isfinite(weight), "finite"), (weight < 0, "non-negative")):
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(f"sample_weight must be {what}; found {float(weight[row])!r} at row {row}")
+    if not weight.sum() > 0:
+        raise ValueError(
+            "sample_weight is 0 for every row, so there is nothing to fit or score: give the rows that count a "
+            "positive weight (or pass sample_weight=None to weigh all rows alike)."
+        )
+    weight = _check_sample_weight(weight, X, dtype=np.float64)
     return None if np.all(weight == weight[0]) else weight
-

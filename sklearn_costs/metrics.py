@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import _check_sample_weight
 
 from . import _validation
 
@@ -75,8 +74,8 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None, sample_weight=None):
                 f"{float(values[row, column])!r} at row {row}, column {column}. Targets that are not counts are "
                 "scored by neg_log_likelihood_scorer or the estimator's own score."
             )
-    w = np.ones(len(y_true)) if sample_weight is None else _check_sample_weight(sample_weight, y_true)
-    w = w.reshape(-1, 1)
+    w = _validation.validated_sample_weight(sample_weight, y_true)
+    w = (np.ones(len(y_true)) if w is None else w).reshape(-1, 1)
     if y_null is None:
         null = np.average(y_true, axis=0, weights=w[:, 0])
     else:

@@ -463,7 +463,8 @@ miner_
         """
         from .metrics import recall_at_1
 
-        return recall_at_1(self.transform(X), np.asarray(y), sample_weight=sample_weight)
+        embedding = self.transform(X)
+        return recall_at_1(embedding, np.asarray(y), sample_weight=validated_sample_weight(sample_weight, embedding))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

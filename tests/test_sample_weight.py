@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor
+from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 from sklearn_costs.metrics import poisson_d2_score
 
 rng = np.random.default_rng(0)
@@ -62,18 +62,67 @@ def test_an_ensemble_passes_the_weights_to_its_members():
         ensemble.score(X[REPEATED], COUNTS[REPEATED]))
 
 
-@pytest.mark.parametrize("weight, message", [
-    (-np.ones(60), "Negative values in data passed to `sample_weight`"),
-    (np.zeros(60), "Sample weights must contain at least one non-zero number"),
-    (np.ones(59), r"sample_weight.shape == \(59,\), expected \(60,\)"),
-    (np.r_[np.nan, np.ones(59)], "Input sample_weight contains NaN"),
-])
-def test_bad_weights_are_refused_and_the_fitted_model_kept(weight, message):
+BAD_WEIGHTS = [
+    (-np.ones(60), "sample_weight must be non-negative; found -1.0 at row 0"),
+    (np.zeros(60), "sample_weight is 0 for every row, so there is nothing to fit or score"),
+    (np.ones(59), r"X has 60 rows, sample_weight has shape \(59,\)"),
+    (np.r_[np.nan, np.ones(59)], "sample_weight must be finite; found nan at row 0"),
+    (np.array(["a"] * 60), "sample_weight must hold numbers"),
+]
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("weight, message", BAD_WEIGHTS)
+def test_bad_weights_are_refused_and_the_fitted_model_kept(weight, message, method):
     model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X, COUNTS)
     before = model.predict(X)
     with pytest.raises(ValueError, match=message):
-        model.fit(X, COUNTS, sample_weight=weight)
+        getattr(model, method)(X, COUNTS, sample_weight=weight)
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+@pytest.mark.parametrize("weight, message", BAD_WEIGHTS)
+def test_bad_weights_are_refused_by_every_estimator_alike(weight, message, embedder_data):
+    images, labels = embedder_data
+    for model, Xs, y in [(GaussianUncertaintyRegressor(max_epochs=1), X, REAL),
+                         (DeepEnsembleRegressor(PoissonSpikeRegressor(max_epochs=1), n_estimators=2), X, COUNTS),
+                         (TripletEmbedder(hidden_layer_sizes=(4,), max_epochs=1), images, labels)]:
+        with pytest.raises(ValueError, match=message):
+            model.fit(Xs, y, sample_weight=weight)
+
+
+@pytest.fixture(scope="module")
+def embedder_data():
+    labels = np.repeat(np.arange(15), 4)
+    return X + labels[:, None], labels
+
+
+@pytest.fixture(scope="module")
+def fitted_models(embedder_data):
+    small = dict(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
+    return [(PoissonSpikeRegressor(**small).fit(X, COUNTS), X, COUNTS),
+            (GaussianUncertaintyRegressor(**small).fit(X, REAL), X, REAL),
+            (DeepEnsembleRegressor(PoissonSpikeRegressor(**small), n_estimators=2).fit(X, COUNTS), X, COUNTS),
+            (TripletEmbedder(**small).fit(*embedder_data), *embedder_data)]
+
+
+@pytest.mark.parametrize("weight, message", BAD_WEIGHTS)
+def test_bad_weights_are_refused_by_every_score(weight, message, fitted_models):
+    for model, Xs, y in fitted_models:
+        with pytest.raises(ValueError, match=message):
+            model.score(Xs, y, sample_weight=weight)
+
+
+def test_zero_weight_on_every_row_held_out_for_early_stopping_is_refused_with_the_way_out():
+    weight = np.ones(60)
+    weight[-6:] = 0.0  # the spike regressor holds out the last tenth of the bins
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=3, random_state=0)
+    with pytest.raises(ValueError, match=r"sample_weight is 0 on all 6 rows held out for early stopping \(the last "
+                                         r"rows, in time order\).*early_stopping=False"):
+        model.fit(X, COUNTS, sample_weight=weight)
+    assert not hasattr(model, "net_")
+    model.set_params(early_stopping=False).fit(X, COUNTS, sample_weight=weight)  # the way out it names
+    assert model.n_iter_ == 3
 
 
 def test_weight_only_on_the_rows_held_out_for_early_stopping_is_refused_with_the_way_out():
@@ -123,7 +172,9 @@ def test_embedder_takes_sample_weight_in_fit_and_score():
     digits = load_digits()
     images, labels = digits.images[:300].astype(np.float32), digits.target[:300]
     weight = np.where(labels < 5, 1.0, 0.0)  # the digits 5-9 do not count
-    params = dict(embedding_dim=8, n_members=1, max_epochs=3, random_state=0)
+    # without early stopping: the identities it would hold out (seed 0) are among the weightless ones, which is
+    # refused (test_zero_weight_on_every_row_held_out_for_early_stopping_is_refused_with_the_way_out)
+    params = dict(embedding_dim=8, n_members=1, max_epochs=3, early_stopping=False, random_state=0)
     plain = TripletEmbedder(**params).fit(images, labels)
     weighted = TripletEmbedder(**params).fit(images, labels, sample_weight=weight)
     assert not np.allclose(plain.transform(images[:5]), weighted.transform(images[:5]))
