@@ -185,11 +185,13 @@ COMMON_PARAMETERS = """\
         Epochs without improvement before stopping.{patience_doc}
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit`` instead of starting afresh. It continues only
-        the network it was built for: the same ``loss`` (and loss settings), the same architecture
-        (``hidden_layer_sizes``, ``activation``, ``dropout`` and the estimator's own network parameters) and
-        data of the same shape (number of features, or image shape, and number of targets); otherwise ``fit``
-        raises ``ValueError`` naming what changed and leaves the fitted model as it was. Set
-        ``warm_start=False`` to train a new network then.
+        the network it was built for: the same ``loss`` (and loss options), the same architecture
+        (``hidden_layer_sizes``, ``activation``, ``dropout`` and the estimator's own network parameters), the same
+        ``optimizer`` and data of the same shape (number of features, or image shape, and number of targets);
+        otherwise ``fit`` raises ``ValueError`` naming what changed and leaves the fitted model as it was. Set
+        ``warm_start=False`` to train a new network then. The training parameters (``lr``, ``weight_decay``,
+        ``batch_size``, ``max_epochs``, early stopping, ``device``, ``precision``, ``n_threads``) are taken from
+        the parameters of each ``fit``; :meth:`partial_fit` follows the same rule.
     device : {{"cpu", "cuda", "cuda:N", "auto"}}, default="cpu"
         Where the network trains; ``"auto"`` takes a GPU when PyTorch finds one. The data is moved to the device
         once, and batches are cut there.
@@ -391,9 +393,13 @@ class NeuralCostEstimator(BaseEstimator):
         """Resolve the data-dependent settings (:meth:`_resolve_settings`) into fitted attributes; called by ``fit``
         on validated data before the loss and the network are built. A :meth:`partial_fit` that continues keeps
         the settings of the first chunk."""
-        if self._continues_partial_fit():
-            return
         settings = self._resolve_settings(X, y)
+        if self._continues_partial_fit():
+            # a parameter left at "auto" keeps the first chunk's value; one given explicitly is taken, and the
+            # network spec check (_check_warm_start) refuses it if it would change the network being continued
+            params = self.get_params(deep=False)
+            settings = {name: value for name, value in settings.items()
+                        if name in params and not (isinstance(params[name], str) and params[name] == "auto")}
         for name, value in settings.items():
             setattr(self, name + "_", value)
         if settings and self.verbose:
@@ -456,6 +462,12 @@ class NeuralCostEstimator(BaseEstimator):
         ``n_iter_`` counts the epochs of all calls. ``fit_params`` are those of :meth:`fit` (``sample_weight``).
         A later ``fit`` starts afresh (or continues, with ``warm_start=True``).
 
+        A parameter that shapes the network (as for ``warm_start``: the loss, the architecture, the optimizer, the
+        estimator's own network parameters such as ``n_members``) cannot change between calls: ``partial_fit``
+        then raises ``ValueError`` naming what changed, and the model stays as it was (call ``fit`` to train a
+        new network). One left at ``"auto"`` keeps the value resolved from the first chunk. The training
+        parameters (``lr``, ``weight_decay``, ``batch_size``, ``device``, ...) are taken by each call.
+
         Returns
         -------
         self
@@ -515,6 +527,9 @@ class NeuralCostEstimator(BaseEstimator):
                     self._set_validation(net, len(Xt), seed)
                     net.autocast_dtype = PRECISIONS[self.precision]
                     match_fused_update(net.optimizer_, self.optimizer)
+                    if "weight_decay" in net.optimizer_.defaults:  # (LBFGS has none; it must be 0 there)
+                        for group in net.optimizer_.param_groups:
+                            group["weight_decay"] = self.weight_decay
                     net.partial_fit(TensorDataset(Xt, yt, wt, self._batch_target_dtype), None)
                 else:
                     net = self._make_net(module, loss, device, seed, len(Xt))
@@ -532,7 +547,8 @@ class NeuralCostEstimator(BaseEstimator):
 
     def _network_spec(self, X, y, loss, hidden) -> dict:
         """What the network is built for: the loss, the architecture and the shape of the data."""
-        spec = {"loss": loss, "hidden_layer_sizes": hidden, "activation": self.activation, "dropout": self.dropout}
+        spec = {"loss": loss, "hidden_layer_sizes": hidden, "activation": self.activation, "dropout": self.dropout,
+                "optimizer": self.optimizer}
         spec.update((name, self._setting(name)) for name in self._network_parameters)
         spec.update(self._data_shape(X, y))
         return spec
@@ -545,13 +561,19 @@ class NeuralCostEstimator(BaseEstimator):
             changes = ["the fitted network does not record what it was built for (it was fitted by an older "
                        "version of sklearn-costs)"]
         else:
-            changes = [f"{name} changed from {_describe(fitted.get(name))} to {_describe(value)}"
-                       for name, value in spec.items() if not _same(fitted.get(name), value)]
+            # (an entry that a model fitted by an older version did not record is not compared)
+            changes = [f"{name} changed from {_describe(fitted[name])} to {_describe(value)}"
+                       for name, value in spec.items() if name in fitted and not _same(fitted[name], value)]
         if changes:
+            if self._continues_partial_fit():
+                continuing, way_out = ("partial_fit continues training the network fitted so far",
+                                       "call fit to train a new one with these settings")
+            else:
+                continuing, way_out = "warm_start=True continues training the fitted network", \
+                    "set warm_start=False to train a new one"
             raise ValueError(
-                f"warm_start=True continues training the fitted network, but {'; '.join(changes)}. That network "
-                "was built for other settings or data; set warm_start=False to train a new one (the fitted model "
-                "is left as it was)."
+                f"{continuing}, but {'; '.join(changes)}. That network was built for other settings or data; "
+                f"{way_out} (the fitted model is left as it was)."
             )
 
     def _after_training(self, net, X, y, loss, weight):

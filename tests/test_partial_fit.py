@@ -116,3 +116,46 @@ def test_a_warm_start_after_partial_fit_validates_again():
     model = small(PoissonSpikeRegressor).partial_fit(X[:800], COUNTS[:800])
     model.set_params(warm_start=True, max_epochs=2).fit(X[:800], COUNTS[:800])
     assert model.n_iter_ == 3 and model.history_["valid_loss"].iloc[1:].notna().all()
+
+
+# ------------------------------------------------------------ what partial_fit and warm_start continue, or refuse
+
+SHAPING_CHANGES = {"hidden_layer_sizes": (8,), "n_members": 4, "clip_inputs": False, "activation": "tanh",
+                   "optimizer": "sgd", "loss": "laplace"}
+
+
+@pytest.mark.parametrize("name, value", SHAPING_CHANGES.items())
+@pytest.mark.parametrize("path", ["partial_fit", "warm_start"])
+def test_a_changed_parameter_that_shapes_the_network_is_refused_on_either_path(name, value, path):
+    model = GaussianUncertaintyRegressor(max_epochs=1, hidden_layer_sizes=(4,), n_members=1, random_state=0)
+    chunk = slice(0, 100)
+    if path == "partial_fit":
+        model.partial_fit(X[chunk], REAL[chunk])
+    else:
+        model.set_params(warm_start=True).fit(X[chunk], REAL[chunk])
+    before = model.predict(X[TEST])
+    model.set_params(**{name: value})
+    way_out = "call fit to train a new one" if path == "partial_fit" else "set warm_start=False"
+    with pytest.raises(ValueError, match=rf"{name} changed from .*{way_out}"):
+        model.partial_fit(X[chunk], REAL[chunk]) if path == "partial_fit" else model.fit(X[chunk], REAL[chunk])
+    np.testing.assert_array_equal(model.predict(X[TEST]), before)
+
+
+def test_explicit_values_equal_to_the_first_chunks_resolved_ones_continue():
+    model = GaussianUncertaintyRegressor(max_epochs=1, random_state=0).partial_fit(X[:100], REAL[:100])
+    model.set_params(hidden_layer_sizes=model.hidden_layer_sizes_, n_members=model.n_members_)
+    assert model.partial_fit(X[100:200], REAL[100:200]).n_iter_ == 2
+
+
+@pytest.mark.parametrize("path", ["partial_fit", "warm_start"])
+def test_training_parameters_are_taken_by_the_next_call(path):
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=1, random_state=0,
+                                  warm_start=path == "warm_start")
+    train = model.partial_fit if path == "partial_fit" else model.fit
+    train(X[:100], COUNTS[:100])
+    model.set_params(lr=0.05, weight_decay=0.01, batch_size=25)
+    train = model.partial_fit if path == "partial_fit" else model.fit
+    train(X[:100], COUNTS[:100])
+    group = model.net_.optimizer_.param_groups[0]
+    assert (group["lr"], group["weight_decay"], model.net_.batch_size) == (0.05, 0.01, 25)
+    assert model.n_iter_ == 2
