@@ -39,7 +39,7 @@ MAX_MEMBERS = 5
 MIN_WIDTH = 64
 MAX_WIDTH = 128
 #: The regressors' docstrings on their ``"auto"`` defaults (arguments of ``fill_common_parameters``).
-REGRESSOR_DOC = {"hidden_layer_sizes": '"auto"', "hidden_type": 'tuple of int or "auto"', "n_threads": '"auto"'}
+REGRESSOR_DOC = {"hidden_type": 'tuple of int or "auto"'}
 REGRESSOR_DOC["members_doc"] = """n_members : int >= 1 or "auto", default="auto"
         Networks trained side by side from different random starts, as one batched network (one forward pass for
         all: on small data they cost about as much as one network), predicting the equal mixture of their

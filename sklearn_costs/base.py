@@ -213,19 +213,28 @@ COMMON_PARAMETERS = """\
         1 prints a table of epochs (coloured only on a terminal), 2 adds a progress bar."""
 
 
-def fill_common_parameters(split, **defaults):
-    """Class decorator: put the shared parameter descriptions where the docstring says ``{common_parameters}``."""
+def fill_common_parameters(split, **descriptions):
+    """Class decorator: put the shared parameter descriptions where the docstring says ``{common_parameters}``.
+
+    Each default shown is read from the class's own signature, where it is written once; ``descriptions`` adapt
+    the words (``split``: how the validation rows are held out; ``hidden_type``, ``members_doc``, ...)."""
 
     def decorate(cls):
-        values = {"members_doc": "", "hidden_layer_sizes": "(64, 64)", "hidden_type": "tuple of int", "hidden_doc": "",
-                  "n_threads": "None", "max_epochs": 200, "lr": 1e-3,
-                  "weight_decay": 0.0, "n_iter_no_change": 10, "split": split, "batch_size": '"auto"',
+        values = {"members_doc": "", "hidden_type": "tuple of int", "hidden_doc": "", "split": split,
                   "epochs_type": "int >= 1", "epochs_doc": "", "patience_type": "int >= 1", "patience_doc": "",
-                  **defaults}
+                  **descriptions}
+        for name, parameter in inspect.signature(cls.__init__).parameters.items():
+            if "{" + name + "}" in COMMON_PARAMETERS:
+                values[name] = default_text(parameter.default)
         cls.__doc__ = cls.__doc__.replace("{common_parameters}", COMMON_PARAMETERS.format(**values))
         return cls
 
     return decorate
+
+
+def default_text(value) -> str:
+    """A default as numpydoc writes it after ``default=``: strings in double quotes, anything else as its repr."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def shared_arguments(arguments: dict) -> dict:
@@ -324,23 +333,23 @@ class NeuralCostEstimator(BaseEstimator):
         self,
         loss,
         *,
-        hidden_layer_sizes=(64, 64),
-        activation="relu",
-        dropout=0.0,
-        max_epochs=200,
-        batch_size="auto",
-        lr=1e-3,
-        optimizer="adam",
-        weight_decay=0.0,
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        warm_start=False,
-        device="cpu",
-        precision="float32",
-        n_threads=None,
-        random_state=None,
-        verbose=0,
+        hidden_layer_sizes,
+        activation,
+        dropout,
+        max_epochs,
+        batch_size,
+        lr,
+        optimizer,
+        weight_decay,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        warm_start,
+        device,
+        precision,
+        n_threads,
+        random_state,
+        verbose,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -562,7 +571,7 @@ class NeuralCostEstimator(BaseEstimator):
                        "version of sklearn-costs)"]
         else:
             # (an entry that a model fitted by an older version did not record is not compared)
-            changes = [f"{name} changed from {_describe(fitted[name])} to {_describe(value)}"
+            changes = [f"{name} changed from {fitted[name]!r} to {value!r}"
                        for name, value in spec.items() if name in fitted and not _same(fitted[name], value)]
         if changes:
             if self._continues_partial_fit():
@@ -729,14 +738,6 @@ def _same(a, b) -> bool:
         return bool(a == b)
     except (TypeError, ValueError):  # values without a plain truth value (arrays): compare their text
         return repr(a) == repr(b)
-
-
-def _describe(value) -> str:
-    """A network spec's entry for a message: a loss with all its parameters (its repr leaves out the defaults)."""
-    if isinstance(value, Loss):
-        params = ", ".join(f"{k}={v!r}" for k, v in sorted(value.get_params(deep=False).items()))
-        return f"{type(value).__name__}({params})"
-    return repr(value)
 
 
 @contextmanager

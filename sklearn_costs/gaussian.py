@@ -32,8 +32,7 @@ def _fit_linear(rows: TensorDataset, min_std: float) -> dict | None:
     return fit_bayesian_linear(rows.X, rows.y, rows.w, min_std)
 
 
-@fill_common_parameters(**REGRESSOR_DOC, split="drawn at random with ``random_state``", max_epochs=1000,
-                        n_iter_no_change=50, lr=3e-3)
+@fill_common_parameters(**REGRESSOR_DOC, split="drawn at random with ``random_state``")
 class GaussianUncertaintyRegressor(DistributionRegressor):
     """A network that predicts the mean ``mu(x)`` *and* the standard deviation ``sigma(x)`` of the target.
 

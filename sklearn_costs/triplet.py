@@ -103,11 +103,9 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
 
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "
                         "people it never saw; random rows when there are fewer than four identities",
-                        max_epochs='"auto"', n_iter_no_change='"auto"',
-                        batch_size=128, epochs_type='int >= 1 or "auto"', patience_type='int >= 1 or "auto"',
+                        epochs_type='int >= 1 or "auto"', patience_type='int >= 1 or "auto"',
                         epochs_doc='\n        ``"auto"``: about 3000 gradient steps, 20 to 300 epochs.',
-                        patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10.',
-                        hidden_layer_sizes="(256, 128)")
+                        patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10.')
 class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     """Embed images (or table rows) so that the same identity is near and different identities are far.
 
@@ -146,7 +144,7 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
         variance first, so that lighting and contrast do not count as identity. A ``torch.nn.Module`` (mapping a
         batch of inputs in the shape they are given, images as ``(n, C, H, W)``, to ``(n, embedding_dim)``) is
         used as it is, copied at each fit.
-    image_shape : tuple, optional
+    image_shape : tuple or None, default=None
         ``(H, W)`` or ``(C, H, W)`` of flat rows that are images.
     input_size : "auto" or (int, int), default="auto"
         The working resolution ``(H, W)``: images are resized to it inside the network (by averaging over areas),

@@ -107,7 +107,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, StrOptions
 
 TASKS = ("counts", "continuous", "embedding")
 
@@ -127,14 +127,14 @@ class Loss(BaseEstimator):
     #: ``{parameter: [constraint, ...]}`` as in scikit-learn estimators; a value is valid when it satisfies one.
     _parameter_constraints: dict = {}
 
-    def _validate_params(self):
-        """Raise ``InvalidParameterError`` (a ``ValueError``) naming the first parameter outside its constraints.
+    def check_parameters(self):
+        """Raise ``InvalidParameterError`` (a ``ValueError``) naming the first parameter outside its constraints
+        (``_parameter_constraints``); return the loss.
 
         scikit-learn's own check, run by :func:`~sklearn_costs.losses.get_loss` whenever an estimator takes a loss.
         """
-        validate_parameter_constraints(
-            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
-        )
+        self._validate_params()
+        return self
 
     def __repr__(self, N_CHAR_MAX=200):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())

@@ -203,7 +203,7 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **options) -> L
             raise ValueError(f"unknown {task!r} loss {loss!r}.{hint} Available {task!r} losses: {', '.join(names)}.")
         cls = registry[key].cls
         instance = cls(**_checked_options(cls, options, loss, estimator))
-        instance._validate_params()
+        instance.check_parameters()
         return instance
     if inspect.isclass(loss) and issubclass(loss, Loss):
         cls = loss
@@ -218,7 +218,7 @@ def get_loss(loss, task: str, estimator: str = "this estimator", **options) -> L
     _check_loss_class(cls, origin=f"loss={cls.__name__}")
     options = _checked_options(cls, options, cls.name or cls.__name__, estimator)
     instance = loss(**options) if cls is loss else clone(loss).set_params(**options)
-    instance._validate_params()
+    instance.check_parameters()
     return instance
 
 

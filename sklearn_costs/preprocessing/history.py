@@ -49,7 +49,7 @@ class SpikeHistory(_LagTransformer):
         ``"raised_cosine"`` projects each neuron's ``n_lags`` past counts on ``n_basis`` log-spaced bumps (narrow at
         short lags, where refractoriness lives; wide at long ones); None gives one column per neuron and lag.
     n_basis : int >= 1, default=4
-    trial_col : str or int, optional
+    trial_col : str, int or None, default=None
         The column of ``X`` labelling each row's trial; history does not cross a change of label, and the column
         is not in the output.
         Without it, a pynapple ``TsdFrame`` whose time support has several epochs has its epochs as trials.

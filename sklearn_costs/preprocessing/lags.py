@@ -93,7 +93,7 @@ class LagFeatures(_LagTransformer):
         lag it weighs is missing), or the rows without a complete history are dropped.
     include_current : bool, default=True
         Keep the current bin's values as the first columns.
-    trial_col : str or int, optional
+    trial_col : str, int or None, default=None
         The column of ``X`` (a name, or a position for an array) that labels each row's trial; lags restart at
         every change of label, and the column is not in the output.
         Without it, a pynapple ``TsdFrame`` whose time support has several epochs has its epochs as trials.
