@@ -1,4 +1,4 @@
-"""The shared estimator base: validation, device, seeding, the skorch net built in ``fit``, history, early stopping.
+"""The shared estimator base: parameters, their validation, the data's validation and the hooks of each estimator.
 
 Every estimator of the package *holds* a skorch net (``net_``) built in ``fit`` rather than being one, so that its
 constructor stores only its own parameters and ``clone``/``GridSearchCV`` see a plain scikit-learn estimator.
@@ -6,34 +6,30 @@ constructor stores only its own parameters and ``clone``/``GridSearchCV`` see a 
 
 from __future__ import annotations
 
-import copy
 import functools
 import inspect
 import numbers
-import re
-import sys
-import warnings
-from contextlib import contextmanager
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import PrintLog, ProgressBar
+from sklearn.utils.validation import validate_data
 
-from ._pynapple import to_pandas
-from ._training import (
-    BATCHING,
-    PRECISIONS,
-    CostNet,
-    DivergenceGuard,
-    EarlyStopping,
-    TensorDataset,
-    ValidationSplit,
+from ._device import (
+    FUSED_OPTIMIZERS,
+    OPTIMIZERS,
+    THREAD_WORK,
+    as_tensor,
+    fused_update_supported,
+    match_fused_update,
+    resolve_device,
+    resolve_threads,
 )
+from ._docs import COMMON_PARAMETERS, default_text, fill_common_parameters
+from ._lifecycle import MIN_ROWS_FOR_VALIDATION, NetLifecycle
+from ._pynapple import to_pandas
+from ._training import PRECISIONS
 from ._validation import (
     AUTO,
     DEVICE,
@@ -45,196 +41,18 @@ from ._validation import (
     Constraint,
     is_int,
 )
-from .losses import Loss, get_loss
+from .losses import get_loss
 from .modules import ACTIVATIONS
 
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-    "lbfgs": torch.optim.LBFGS,
-}
-
-#: Optimizers that run their update as one fused kernel over all the weights (PyTorch >= 2.4 on the CPU, and on
-#: CUDA): a small network's update is otherwise a loop of several kernels per weight tensor, a third of a training
-#: step at batch 128 (the update of a 12-64-64-50 MLP: 402 against 116 microseconds, one thread; fits 1.2-1.3x
-#: faster at batch 128, see docs/scaling.rst).
-FUSED_OPTIMIZERS = ("adam", "adamw")
-
-
-def fused_update_supported() -> bool:
-    """Whether this PyTorch runs fused Adam and AdamW updates on the CPU (2.4 and later)."""
-    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
-    return (major, minor) >= (2, 4)
-
-
-def match_fused_update(optimizer, name):
-    """Set an Adam or AdamW ``optimizer`` (restored from a model saved elsewhere, or continued by a warm start) to
-    the fused update exactly when this PyTorch has it: a saved state carries the ``fused`` flag of the PyTorch that
-    saved it, which an older one cannot run."""
-    if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
-        fused = name in FUSED_OPTIMIZERS and fused_update_supported()
-        for group in optimizer.param_groups:
-            group["fused"] = fused or None
-
-
-#: Below this many rows early stopping is skipped: a validation split of one or two rows only adds noise.
-MIN_ROWS_FOR_VALIDATION = 20
-
-
-def resolve_device(device) -> str:
-    """``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when present) to a torch device string.
-
-    Raises ``ValueError`` for CUDA on a machine without it, saying which device to use instead.
-    """
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not DEVICE.is_satisfied_by(device):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    # "cuda" or "cuda:N"
-    if not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was asked for, but PyTorch finds no CUDA device on this machine "
-            f"(torch {torch.__version__}). Use device='cpu', or device='auto' to take a GPU only when present."
-        )
-    index = device.partition(":")[2]
-    if index and int(index) >= torch.cuda.device_count():
-        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
-def as_tensor(array: np.ndarray, device) -> torch.Tensor:
-    """The array as a tensor on ``device``, sharing its memory when it can.
-
-    Read-only arrays (pandas' copy-on-write frames, memory maps) are shared too: training and prediction only read
-    them, so PyTorch's warning about non-writable arrays would be noise.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.as_tensor(array, device=device)
-
-
-#: ``n_threads="auto"``: one PyTorch thread when a training step costs fewer multiply-adds than this (rows of a batch
-#: times the network's weights), PyTorch's own thread count above it. Measured on 2 cores: with nothing else
-#: running, 5 x (64, 64) networks at batch 16 (4e5) trained 1.8x faster on one thread than on two, at batch 147
-#: (3.5e6) alike, and networks of 2e6 to 2e8 multiply-adds 1.3-2.5x faster on two; with another job running, two
-#: threads made the batch-147 fit 7x slower (30 s against 4). Below 1e7 one thread loses little alone and wins
-#: much when the cores are shared.
-THREAD_WORK = 10_000_000
-
-
-def resolve_threads(n_threads, module: torch.nn.Module, batch_size: int, device: str):
-    """The thread count a fit uses: ``n_threads`` unless it is ``"auto"``, which gives 1 for a network whose
-    training step is too small to share between threads (``batch_size`` x its weights below ``THREAD_WORK``) and
-    None (PyTorch's own setting) otherwise, or on a GPU."""
-    if n_threads != "auto":
-        return n_threads
-    if device != "cpu":
-        return None
-    weights = sum(p.numel() for p in module.parameters())
-    return 1 if batch_size * weights < THREAD_WORK else None
-
+#: Names that other modules and users import from here; they live in the modules named above.
+__all__ = ["COMMON_PARAMETERS", "FUSED_OPTIMIZERS", "MIN_ROWS_FOR_VALIDATION", "OPTIMIZERS", "THREAD_WORK",
+           "NeuralCostEstimator", "as_tensor", "default_text", "fill_common_parameters", "fused_update_supported",
+           "keeps_state_on_error", "layer_sizes", "match_fused_update", "names_the_estimator", "resolve_device",
+           "resolve_threads", "shared_arguments"]
 
 def layer_sizes(value) -> tuple[int, ...]:
     """``hidden_layer_sizes`` as a tuple of ints: one width (an int) or a sequence of widths."""
     return (int(value),) if isinstance(value, numbers.Integral) else tuple(int(v) for v in value)
-
-
-@contextmanager
-def _torch_threads(n_threads):
-    """Run with ``n_threads`` intra-op threads (``None``: leave PyTorch's setting alone)."""
-    if n_threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-COMMON_PARAMETERS = """\
-{members_doc}hidden_layer_sizes : {hidden_type}, default={hidden_layer_sizes}
-        Widths of the hidden layers, each at least 1; ``()`` for none.{hidden_doc}
-    activation : {{"relu", "tanh", "logistic", "gelu", "elu", "silu", "softplus"}}, default="relu"
-    dropout : float in [0, 1), default=0.0
-        Dropout after each hidden layer.
-    max_epochs : {epochs_type}, default={max_epochs}{epochs_doc}
-    batch_size : int >= 1, -1 or "auto", default={batch_size}
-        Rows per gradient step; -1 for the whole training set. ``"auto"`` takes ``n_rows // 50`` clipped to
-        [16, 256]: small data sets get the many small steps they need within an epoch, large ones big batches.
-    lr : float > 0, default={lr}
-        Learning rate.
-    optimizer : {{"adam", "adamw", "sgd", "rmsprop", "lbfgs"}} or torch optimizer class, default="adam"
-        ``"adam"`` and ``"adamw"`` update all the weights in one fused kernel (PyTorch 2.4 and later): a fit of
-        a small network in batches of 128 takes a fifth less time.
-    weight_decay : float >= 0, default={weight_decay}
-        L2 penalty passed to the optimizer (``"lbfgs"`` has none: 0 only).
-    early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the training rows ({split}), stop after ``n_iter_no_change``
-        epochs without a better validation loss and keep the weights of the best epoch. Skipped below
-        20 rows.
-    validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : {patience_type}, default={n_iter_no_change}
-        Epochs without improvement before stopping.{patience_doc}
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit`` instead of starting afresh. It continues only
-        the network it was built for: the same ``loss`` (and loss options), the same architecture
-        (``hidden_layer_sizes``, ``activation``, ``dropout`` and the estimator's own network parameters), the same
-        ``optimizer`` and data of the same shape (number of features, or image shape, and number of targets);
-        otherwise ``fit`` raises ``ValueError`` naming what changed and leaves the fitted model as it was. Set
-        ``warm_start=False`` to train a new network then. The training parameters (``lr``, ``weight_decay``,
-        ``batch_size``, ``max_epochs``, early stopping, ``device``, ``precision``, ``n_threads``) are taken from
-        the parameters of each ``fit``; :meth:`partial_fit` follows the same rule.
-    device : {{"cpu", "cuda", "cuda:N", "auto"}}, default="cpu"
-        Where the network trains; ``"auto"`` takes a GPU when PyTorch finds one. The data is moved to the device
-        once, and batches are cut there.
-    precision : {{"float32", "bfloat16"}}, default="float32"
-        Arithmetic of the network's forward pass. ``"bfloat16"`` runs it under ``torch.autocast`` (mixed
-        precision: matrix products in bfloat16, the loss and the weights in float32), which speeds up large
-        networks on GPUs with bfloat16 units. (float16 is not offered: without loss scaling its gradients
-        underflow, and bfloat16 has float32's range.) Predictions are returned in float32
-        or float64 either way.
-    n_threads : int >= 1, None or "auto", default={n_threads}
-        PyTorch CPU threads during fit and predict; None leaves PyTorch's own setting; ``"auto"`` takes one thread
-        for a network whose training step is too small to share between threads (batch rows x weights below
-        ten million, see ``sklearn_costs.base.resolve_threads``) and PyTorch's setting otherwise, reported as
-        ``n_threads_``. Set 1 when several fits run side by side on few cores (``GridSearchCV(n_jobs=...)``),
-        where threads would compete.
-    random_state : int, RandomState or None, default=None
-        Seeds the weights, the batches and the validation split: equal seeds give equal predictions.
-    verbose : int >= 0, default=0
-        1 prints a table of epochs (coloured only on a terminal), 2 adds a progress bar."""
-
-
-def fill_common_parameters(split, **descriptions):
-    """Class decorator: put the shared parameter descriptions where the docstring says ``{common_parameters}``.
-
-    Each default shown is read from the class's own signature, where it is written once; ``descriptions`` adapt
-    the words (``split``: how the validation rows are held out; ``hidden_type``, ``members_doc``, ...)."""
-
-    def decorate(cls):
-        values = {"members_doc": "", "hidden_type": "tuple of int", "hidden_doc": "", "split": split,
-                  "epochs_type": "int >= 1", "epochs_doc": "", "patience_type": "int >= 1", "patience_doc": "",
-                  **descriptions}
-        for name, parameter in inspect.signature(cls.__init__).parameters.items():
-            if "{" + name + "}" in COMMON_PARAMETERS:
-                values[name] = default_text(parameter.default)
-        cls.__doc__ = cls.__doc__.replace("{common_parameters}", COMMON_PARAMETERS.format(**values))
-        return cls
-
-    return decorate
-
-
-def default_text(value) -> str:
-    """A default as numpydoc writes it after ``default=``: strings in double quotes, anything else as its repr."""
-    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def shared_arguments(arguments: dict) -> dict:
@@ -280,7 +98,7 @@ def keeps_state_on_error(fit):
     return names_the_estimator(wrapper)
 
 
-class NeuralCostEstimator(BaseEstimator):
+class NeuralCostEstimator(NetLifecycle, BaseEstimator):
     """Base of the estimators: a network trained by skorch on a likelihood chosen by ``loss``.
 
     Subclasses set ``_task`` (the loss task) and ``_validation_split`` (``"random"`` or ``"tail"``), implement
@@ -499,220 +317,10 @@ class NeuralCostEstimator(BaseEstimator):
     def _optimizer(self):
         return OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
 
-    # ------------------------------------------------------------------------------------------- fit
-
-    def _seed(self):
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _fit_tensors(self, X: np.ndarray, y: np.ndarray, loss, sample_weight: np.ndarray | None = None):
-        """Train on validated arrays (with validated sample weights, or None); the fitted state changes only if
-        training succeeds."""
-        hidden = self._hidden_layer_sizes()
-        device = resolve_device(self.device)
-        seed = self._seed()
-        Xt, yt = as_tensor(X, device), as_tensor(y, device)
-        # the objective is a weighted mean, so the weights' scale is free: the largest as 1 keeps float32 from
-        # underflowing tiny ones
-        wt = None if sample_weight is None else as_tensor((sample_weight / sample_weight.max()).astype(np.float32),
-                                                          device)
-        spec = self._network_spec(Xt, yt, loss, hidden)
-        warm = self.warm_start and hasattr(self, "net_")
-        if warm:
-            self._check_warm_start(spec)
-        # a warm start draws new batches (and dropout masks): the epochs so far offset the seed
-        order_seed = seed + (len(self.net_.history) if warm else 0)
-        with _seeded(order_seed, device):
-            module = self.net_.module_ if warm else self._build_module(Xt, yt, loss, hidden, wt)
-            batch = self._batch_size(len(Xt))
-            threads = resolve_threads(self.n_threads, module, len(Xt) if batch == -1 else batch, device)
-            with _torch_threads(threads if device == "cpu" else None):
-                if warm:
-                    net = copy.deepcopy(self.net_)
-                    # the training settings of this fit (as MLPRegressor's warm start takes them); the architecture
-                    # was checked to be unchanged above
-                    epochs = self.max_epochs if self._continues_partial_fit() else self._setting("max_epochs")
-                    net.set_params(device=device, lr=self.lr, max_epochs=epochs, batch_size=batch)
-                    net.iterator_train__seed = order_seed  # (set_params would re-initialize the net for it)
-                    self._set_validation(net, len(Xt), seed)
-                    net.autocast_dtype = PRECISIONS[self.precision]
-                    match_fused_update(net.optimizer_, self.optimizer)
-                    if "weight_decay" in net.optimizer_.defaults:  # (LBFGS has none; it must be 0 there)
-                        for group in net.optimizer_.param_groups:
-                            group["weight_decay"] = self.weight_decay
-                    net.partial_fit(TensorDataset(Xt, yt, wt, self._batch_target_dtype), None)
-                else:
-                    net = self._make_net(module, loss, device, seed, len(Xt))
-                    net.fit(TensorDataset(Xt, yt, wt, self._batch_target_dtype), None)
-                self._after_training(net, Xt, yt, loss, wt)
-        self.net_ = net
-        self._fitted_network_spec = spec
-        self._fitted_training = {"n_rows": len(Xt), "seed": seed}  # to rebuild the net as it was (persistence)
-        self.loss_ = loss
-        self.device_ = device
-        self.n_threads_ = threads
-        self.history_ = _history_frame(net.history)
-        self.n_iter_ = len(net.history)
-        return self
-
-    def _network_spec(self, X, y, loss, hidden) -> dict:
-        """What the network is built for: the loss, the architecture and the shape of the data."""
-        spec = {"loss": loss, "hidden_layer_sizes": hidden, "activation": self.activation, "dropout": self.dropout,
-                "optimizer": self.optimizer}
-        spec.update((name, self._setting(name)) for name in self._network_parameters)
-        spec.update(self._data_shape(X, y))
-        return spec
-
-    def _check_warm_start(self, spec):
-        """Raise ``ValueError`` unless the fitted network was built for ``spec`` (a warm start would then train, or
-        leave, a network that does not fit the data or the parameters)."""
-        fitted = getattr(self, "_fitted_network_spec", None)
-        if fitted is None:
-            changes = ["the fitted network does not record what it was built for (it was fitted by an older "
-                       "version of sklearn-costs)"]
-        else:
-            # (an entry that a model fitted by an older version did not record is not compared)
-            changes = [f"{name} changed from {fitted[name]!r} to {value!r}"
-                       for name, value in spec.items() if name in fitted and not _same(fitted[name], value)]
-        if changes:
-            if self._continues_partial_fit():
-                continuing, way_out = ("partial_fit continues training the network fitted so far",
-                                       "call fit to train a new one with these settings")
-            else:
-                continuing, way_out = "warm_start=True continues training the fitted network", \
-                    "set warm_start=False to train a new one"
-            raise ValueError(
-                f"{continuing}, but {'; '.join(changes)}. That network was built for other settings or data; "
-                f"{way_out} (the fitted model is left as it was)."
-            )
-
-    def _after_training(self, net, X, y, loss, weight):
-        """Hook run on the trained net before it becomes the fitted state (``weight``: the sample weights or
-        None)."""
-
-    def _placeholder_data(self, spec):
-        """Two rows of inputs and targets of the shapes in the network ``spec``: enough to build the network."""
-        return torch.zeros(2, spec["features"]), torch.ones(2, spec["targets"])
-
-    def _rebuild_net(self, state_dict, batch_size, optimizer_state=None):
-        """The fitted net, built anew from the fitted settings and loaded with ``state_dict`` (its module's
-        weights) and ``optimizer_state``: :mod:`sklearn_costs.persistence` loads a model this way instead of
-        unpickling it."""
-        spec = self._fitted_network_spec
-        X, y = self._placeholder_data(spec)
-        device = resolve_device(self.device_ if self.device_ == "cpu" or torch.cuda.is_available() else "cpu")
-        training = getattr(self, "_fitted_training", {"n_rows": len(X), "seed": 0})
-        with _seeded(0, "cpu"):
-            module = self._build_module(X, y, self.loss_, spec["hidden_layer_sizes"])
-        net = self._make_net(module, self.loss_, device, training["seed"], training["n_rows"])
-        net.set_params(batch_size=batch_size)
-        net.initialize()
-        net.module_.load_state_dict(state_dict)
-        net.module_.to(device)
-        if optimizer_state is not None:
-            net.optimizer_.load_state_dict(optimizer_state)
-            match_fused_update(net.optimizer_, self.optimizer)
-        # the epochs trained so far, so that a warm start counts on from them (n_iter_) as the saved net would
-        for epoch, row in self.history_.iterrows():
-            net.history.append({"epoch": int(epoch), "batches": [],
-                                **{k: float(v) for k, v in row.items() if np.isfinite(v)}})
-        return net
-
-    def _validation(self, n_rows, seed):
-        """The validation split and the early-stopping callback this fit trains with, or ``(None, None)``."""
-        if not (self.early_stopping and n_rows >= MIN_ROWS_FOR_VALIDATION):
-            return None, None
-        stopping = EarlyStopping(patience=self._setting("n_iter_no_change"), load_best=True, sink=self._sink)
-        return ValidationSplit(self.validation_fraction, self._validation_split, seed), stopping
-
-    def _set_validation(self, net, n_rows, seed):
-        """Give a (deep-copied, initialized) net the validation of this fit's parameters: a warm start or a
-        partial_fit continues the network, not the training setup of the fit that built it."""
-        net.train_split, stopping = self._validation(n_rows, seed)
-        callbacks = [(name, cb) for name, cb in net.callbacks_ if name != "early_stopping"]
-        if stopping is not None:  # after skorch's loss recording, before the divergence guard (as _make_net has it)
-            guard = [name for name, _ in callbacks].index("divergence")
-            callbacks.insert(guard, ("early_stopping", stopping.initialize()))
-        net.callbacks_ = callbacks
-
-    def _make_net(self, module, loss, device, seed, n_rows):
-        optimizer = self._optimizer()
-        optimizer_kwargs = {}
-        if self.optimizer in FUSED_OPTIMIZERS and fused_update_supported():
-            optimizer_kwargs["optimizer__fused"] = True
-        if self.weight_decay:
-            optimizer_kwargs["optimizer__weight_decay"] = self.weight_decay
-        train_split, stopping = self._validation(n_rows, seed)
-        callbacks = [] if stopping is None else [("early_stopping", stopping)]
-        # after early stopping: its last check is of the best weights that early stopping restores
-        callbacks.append(("divergence", DivergenceGuard(self.lr, self._predictions_of(loss))))
-        if self.verbose >= 2:
-            callbacks.append(("progress", ProgressBar()))
-        return CostNet(
-            module=module,
-            criterion=self._criterion(loss),
-            optimizer=optimizer,
-            lr=self.lr,
-            max_epochs=self._setting("max_epochs"),
-            batch_size=self._batch_size(n_rows),
-            train_split=train_split,
-            callbacks=callbacks,
-            device=device,
-            verbose=self.verbose,
-            autocast_dtype=PRECISIONS[self.precision],
-            callbacks__print_log=TerminalPrintLog(),
-            **{
-                "iterator_train": BATCHING[self._batching],
-                "iterator_valid": BATCHING[self._batching],
-                "iterator_train__shuffle": True,
-                "iterator_train__seed": seed,
-                **self._iterator_train(),
-            },
-            **optimizer_kwargs,
-        )
-
-    def _batch_size(self, n_rows):
-        if self.batch_size == "auto":
-            return int(np.clip(n_rows // 50, 16, 256))
-        return self.batch_size
-
-    def _sink(self, message):
-        if self.verbose:
-            print(message)
-
-    # ------------------------------------------------------------------------------------- inference
-
-    def _forward(self, X: np.ndarray) -> torch.Tensor:
-        """The module's output for validated ``X``, on the CPU, in eval mode, without gradients."""
-        check_is_fitted(self, "net_")
-        Xt = as_tensor(X, self.net_.device)
-        threads = getattr(self, "n_threads_", None if self.n_threads == "auto" else self.n_threads)
-        with _torch_threads(threads if self.net_.device == "cpu" else None):
-            return self.net_.forward(TensorDataset(Xt), training=False, device="cpu")
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-class TerminalPrintLog(PrintLog):
-    """skorch's epoch table, coloured only when stdout is a terminal: in a log file, a notebook's captured output or
-    a pipe, ANSI colour codes are noise (``\x1b[32m0.1234\x1b[0m``)."""
-
-    _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-    def format_row(self, row, key, color):
-        text = super().format_row(row, key, color)
-        if isinstance(text, str) and not _is_terminal(sys.stdout):
-            text = self._ANSI.sub("", text)
-        return text
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 class _LossCriterion(torch.nn.Module):
@@ -728,28 +336,3 @@ class _LossCriterion(torch.nn.Module):
         return self.loss(y_pred, y_true)
 
 
-def _same(a, b) -> bool:
-    """Equality of two entries of a network spec: losses by their class and parameters, modules by identity."""
-    if isinstance(a, Loss) or isinstance(b, Loss):
-        return type(a) is type(b) and repr(a) == repr(b)
-    if isinstance(a, torch.nn.Module) or isinstance(b, torch.nn.Module):
-        return a is b
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):  # values without a plain truth value (arrays): compare their text
-        return repr(a) == repr(b)
-
-
-@contextmanager
-def _seeded(seed, device):
-    """Seed PyTorch's global generators (weights init, dropout) without disturbing the caller's state."""
-    devices = [torch.device(device)] if device.startswith("cuda") else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def _history_frame(history) -> pd.DataFrame:
-    columns = ["epoch", "train_loss", "valid_loss", "dur"]
-    rows = [{c: row.get(c, np.nan) for c in columns} for row in history]
-    return pd.DataFrame(rows, columns=columns).set_index("epoch")

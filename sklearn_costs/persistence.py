@@ -217,7 +217,7 @@ class _Reader:
         if net is not None:
             prefix = net["__net__"] + "."
             state = {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
-            estimator.net_ = estimator._rebuild_net(state, batch_size=net["batch_size"],
+            estimator.net_ = estimator.rebuild_net(state, batch_size=net["batch_size"],
                                                     optimizer_state=self.optimizers[net["__net__"]])
         return estimator
 

@@ -561,15 +561,15 @@ def test_adam_updates_all_weights_in_one_fused_kernel_where_pytorch_has_it(data,
 
 
 def test_a_restored_or_continued_adam_takes_the_fused_update_of_this_pytorch(data, monkeypatch):
-    import sklearn_costs.base as base
+    import sklearn_costs._device as device
 
     X, y = data
     model = _regressor("gaussian", max_epochs=1).fit(X, _targets("gaussian", data))
     optimizer = model.net_.optimizer_
     for group in optimizer.param_groups:
         group["fused"] = True  # as saved by a PyTorch that has the fused update
-    monkeypatch.setattr(base, "fused_update_supported", lambda: False)  # loaded on one that has not
-    base.match_fused_update(optimizer, "adam")
+    monkeypatch.setattr(device, "fused_update_supported", lambda: False)  # loaded on one that has not
+    device.match_fused_update(optimizer, "adam")
     assert all(group["fused"] is None for group in optimizer.param_groups)
     model.set_params(warm_start=True).fit(X, _targets("gaussian", data))  # continues with the plain update
     assert model.n_iter_ == 2 and all(g["fused"] is None for g in model.net_.optimizer_.param_groups)

@@ -355,7 +355,7 @@ def test_verbose_epoch_table_has_no_colour_codes_when_not_a_terminal(capsys):
 
 
 def test_verbose_epoch_table_is_coloured_on_a_terminal(capsys, monkeypatch):
-    monkeypatch.setattr("sklearn_costs.base._is_terminal", lambda stream: True)
+    monkeypatch.setattr("sklearn_costs._lifecycle._is_terminal", lambda stream: True)
     assert "\x1b[" in _fit_verbose(capsys)
 
 
