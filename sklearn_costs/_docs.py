@@ -14,6 +14,7 @@ COMMON_PARAMETERS = """\
     batch_size : int >= 1, -1 or "auto", default={batch_size}
         Rows per gradient step; -1 for the whole training set. ``"auto"`` takes ``n_rows // 50`` clipped to
         [16, 256]: small data sets get the many small steps they need within an epoch, large ones big batches.
+        Reported as ``batch_size_``.
     lr : float > 0, default={lr}
         Learning rate.
     optimizer : {{"adam", "adamw", "sgd", "rmsprop", "lbfgs"}} or torch optimizer class, default="adam"

@@ -90,6 +90,7 @@ class NetLifecycle:
         self.loss_ = loss
         self.device_ = device
         self.n_threads_ = threads
+        self.batch_size_ = batch
         self.history_ = _history_frame(net.history)
         self.n_iter_ = len(net.history)
         return self

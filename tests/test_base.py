@@ -573,3 +573,10 @@ def test_a_restored_or_continued_adam_takes_the_fused_update_of_this_pytorch(dat
     assert all(group["fused"] is None for group in optimizer.param_groups)
     model.set_params(warm_start=True).fit(X, _targets("gaussian", data))  # continues with the plain update
     assert model.n_iter_ == 2 and all(g["fused"] is None for g in model.net_.optimizer_.param_groups)
+
+
+def test_the_batch_size_of_a_fit_is_reported(data):
+    X, _ = data
+    model = _regressor("gaussian", max_epochs=1).fit(X, X[:, 0])
+    assert model.batch_size == "auto" and model.batch_size_ == model.net_.batch_size == max(16, len(X) // 50)
+    assert model.set_params(batch_size=7).fit(X, X[:, 0]).batch_size_ == 7
