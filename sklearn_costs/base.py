@@ -33,6 +33,7 @@ from ._training import (
     EarlyStopping,
     TensorDataset,
     ValidationSplit,
+    loading_device,
 )
 from ._validation import (
     AUTO,
@@ -561,7 +562,8 @@ class NeuralCostEstimator(BaseEstimator):
         unpickling it."""
         spec = self._fitted_network_spec
         X, y = self._placeholder_data(spec)
-        device = resolve_device(self.device_ if self.device_ == "cpu" or torch.cuda.is_available() else "cpu")
+        device = resolve_device(loading_device(self.device_))
+        self.device_ = device
         training = getattr(self, "_fitted_training", {"n_rows": len(X), "seed": 0})
         with _seeded(0, "cpu"):
             module = self._build_module(X, y, self.loss_, spec["hidden_layer_sizes"])
@@ -650,6 +652,14 @@ class NeuralCostEstimator(BaseEstimator):
         threads = getattr(self, "n_threads_", None if self.n_threads == "auto" else self.n_threads)
         with _torch_threads(threads if self.net_.device == "cpu" else None):
             return self.net_.forward(TensorDataset(Xt), training=False, device="cpu")
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # trained on a GPU and unpickled where there is none: the net was loaded onto the CPU, and said so (a net
+        # that a deepcopy reaches this estimator from, through its callbacks, has no state yet: None)
+        net_device = getattr(state.get("net_"), "device", None)
+        if net_device is not None and "device_" in state and str(net_device) != self.device_:
+            self.device_ = str(net_device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,15 +1,18 @@
 """sklearn_costs.persistence: exact round trips without pickle, and files that name code are refused."""
 
+import contextlib
 import io
 import pickle
 import zipfile
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
+from sklearn_costs.exceptions import DeviceWarning
 from sklearn_costs.losses import PoissonLoss
 from sklearn_costs.persistence import dump, load
 
@@ -175,3 +178,110 @@ def test_a_file_that_sets_a_method_is_refused():
     out = _tampered("estimator.json", lambda b: b.replace(b'"n_iter_":', b'"predict":'))
     with pytest.raises(ValueError, match="the file sets 'predict', which is not a fitted attribute"):
         load(out)
+
+
+# ------------------------------------------------------------------ models trained on a GPU, loaded without one
+
+_writing_as_cuda = False
+
+
+def _cuda_location(storage):
+    """torch's location tag of a storage, while :func:`_as_trained_on_a_gpu` is active: 'cuda:0', the tag torch
+    writes for a tensor on the first GPU, for every CPU storage (None: torch's own taggers decide)."""
+    return "cuda:0" if _writing_as_cuda and storage.device.type == "cpu" else None
+
+
+# consulted before torch's own taggers; its deserializer leaves every storage to torch's own
+torch.serialization.register_package(0, _cuda_location, lambda storage, location: None)
+
+
+@contextlib.contextmanager
+def _as_trained_on_a_gpu(model):
+    """While active, pickle, joblib and dump write ``model`` as a fit on device='cuda' leaves it: every member's
+    ``device``, ``device_`` and net device 'cuda', and every tensor tagged as one on the GPU. Loading that on this
+    machine, which has no CUDA, meets what loading a GPU model on a machine without CUDA meets."""
+    members = getattr(model, "estimators_", [model])
+    saved = [(m.device, m.device_, m.net_.device) for m in members]
+    for m in members:
+        m.device = m.device_ = m.net_.device = "cuda"
+    try:
+        with _tensors_tagged_as_cuda():
+            yield
+    finally:
+        for m, (device, fitted, net) in zip(members, saved):
+            m.device, m.device_, m.net_.device = device, fitted, net
+
+
+@contextlib.contextmanager
+def _tensors_tagged_as_cuda():
+    global _writing_as_cuda
+    _writing_as_cuda = True
+    try:
+        yield
+    finally:
+        _writing_as_cuda = False
+
+
+GPU_CASES = {"embedder cnn": (lambda: TripletEmbedder(embedding_dim=3, cnn_width=4, n_members=1, max_epochs=2,
+                                                     random_state=0), IMAGES[:40], NAMES[:40])}
+
+
+def _unpickled(how, model, tmp_path):
+    if how == "pickle":
+        return pickle.loads, pickle.dumps(model)
+    joblib.dump(model, tmp_path / "model.joblib")
+    return joblib.load, tmp_path / "model.joblib"
+
+
+needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="loads a GPU model where CUDA is absent")
+
+
+@needs_no_cuda
+def test_the_gpu_stand_in_writes_what_torch_writes_for_a_cuda_tensor():
+    buffer = io.BytesIO()
+    with _tensors_tagged_as_cuda():
+        torch.save(torch.ones(3), buffer)
+    with pytest.raises(RuntimeError, match="Attempting to deserialize object on a CUDA device"):
+        torch.load(io.BytesIO(buffer.getvalue()))
+    assert torch.load(io.BytesIO(buffer.getvalue()), map_location="cpu").tolist() == [1.0, 1.0, 1.0]
+
+
+def _gpu_members(model):
+    return getattr(model, "estimators_", [model])
+
+
+@needs_no_cuda
+@pytest.mark.parametrize("how", ["pickle", "joblib"])
+@pytest.mark.parametrize("case", ["gaussian", "ensemble", "embedder cnn"])
+def test_a_model_trained_on_a_gpu_unpickles_onto_the_cpu_with_a_warning(case, how, tmp_path):
+    make, X, y = GPU_CASES.get(case, CASES[case])
+    model = make().fit(X, y)
+    with _as_trained_on_a_gpu(model):
+        read, saved = _unpickled(how, model, tmp_path)
+    with pytest.warns(DeviceWarning, match="trained on device='cuda', but PyTorch finds no CUDA device on this "
+                                           "machine: it was loaded onto the CPU"):
+        loaded = read(saved)
+    for member in _gpu_members(loaded):
+        assert member.device_ == "cpu" and member.net_.device == "cpu" and member.device == "cuda"
+        assert member.net_.module is member.net_.module_  # one network, not a copy of it
+        assert all(p.device.type == "cpu" for p in member.net_.module_.parameters())
+    for before, after in zip(_outputs(model, X, y), _outputs(loaded, X, y)):
+        np.testing.assert_allclose(after, before, rtol=1e-5)
+    # moved on purpose: on the CPU it trains on
+    loaded.set_params(**{("estimator__" if case == "ensemble" else "") + "device": "cpu"}).fit(X, y)
+    assert all(m.device_ == "cpu" for m in _gpu_members(loaded))
+
+
+@needs_no_cuda
+def test_a_file_of_a_model_trained_on_a_gpu_loads_onto_the_cpu_with_a_warning():
+    make, X, y = CASES["gaussian"]
+    model = make().fit(X, y)
+    buffer = io.BytesIO()
+    with _as_trained_on_a_gpu(model):
+        dump(model, buffer)
+    with pytest.warns(DeviceWarning, match="loaded onto the CPU"):
+        loaded = load(buffer)
+    assert loaded.device_ == "cpu" and loaded.net_.device == "cpu"
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-5)
+    loaded.set_params(device="cpu", warm_start=True, max_epochs=1).fit(X, y)
+    assert loaded.n_iter_ == model.n_iter_ + 1
