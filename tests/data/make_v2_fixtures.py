@@ -30,7 +30,7 @@ for name, (model, Xs, y) in models.items():
         out = {"X": Xs, "transform": model.transform(Xs)}
     else:
         mean, std = model.predict(Xs, return_std=True)
-        out = {"X": Xs.to_numpy(), "columns": np.array(Xs.columns), "mean": mean, "std": std}
+        out = {"X": Xs.to_numpy(), "columns": np.array(Xs.columns, dtype=str), "mean": mean, "std": std}
         if hasattr(model, "linear_weight_"):
             print(name, "linear_weight_", model.linear_weight_)
     np.savez(f"tests/data/{name}_v2_expected.npz", **out)
