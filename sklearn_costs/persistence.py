@@ -58,7 +58,15 @@ ESTIMATORS = {cls.__name__: cls for cls in (PoissonSpikeRegressor, GaussianUncer
 
 class Fields(NamedTuple):
     """The fitted attributes in one estimator class's record: a fitted model has all of ``required``, and those
-    of ``optional`` that it has (``feature_names_in_`` only when it was fitted on a data frame)."""
+    of ``optional`` that it has (``feature_names_in_`` only when it was fitted on a data frame).
+
+    Examples
+    --------
+    >>> "net_" in FIELDS["PoissonSpikeRegressor"].required
+    True
+    >>> FIELDS["DeepEnsembleRegressor"]
+    Fields(required=('estimators_', 'n_features_in_'), optional=('feature_names_in_',))
+    """
 
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
