@@ -39,6 +39,7 @@ from ._training import (
     EarlyStopping,
     TensorDataset,
     ValidationSplit,
+    loading_device,
 )
 from .losses import Loss
 
@@ -198,7 +199,8 @@ class NetLifecycle:
         :func:`sklearn_costs.persistence.load` restores a model instead of unpickling it."""
         spec = self._fitted_network_spec
         X, y = self._placeholder_data(spec)
-        device = resolve_device(self.device_ if self.device_ == "cpu" or torch.cuda.is_available() else "cpu")
+        device = resolve_device(loading_device(self.device_))
+        self.device_ = device
         training = getattr(self, "_fitted_training", {"n_rows": len(X), "seed": 0})
         with seeded(0, "cpu"):
             module = self._build_module(X, y, self.loss_, spec["hidden_layer_sizes"])

@@ -9,14 +9,16 @@ tensor that lives on the training device, reordered by one permutation per epoch
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
+from skorch.exceptions import DeviceWarning as SkorchDeviceWarning
 
-from .exceptions import TrainingDivergedError
+from .exceptions import DeviceWarning, TrainingDivergedError
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -414,6 +416,23 @@ class _Interrupted(BaseException):
         self.interrupt = interrupt
 
 
+def loading_device(device):
+    """The device a model trained on ``device`` runs on once loaded here: ``device`` itself, or the CPU, with a
+    :class:`~sklearn_costs.exceptions.DeviceWarning` saying so, when it is a CUDA device and this machine has none
+    (a model trained on a GPU, loaded where there is none). Unpickling and :func:`sklearn_costs.persistence.load`
+    both place a model by it."""
+    if device is None or torch.device(device).type != "cuda" or torch.cuda.is_available():
+        return device
+    warnings.warn(
+        f"this model was trained on device={str(device)!r}, but PyTorch finds no CUDA device on this machine: it "
+        "was loaded onto the CPU, where it predicts the same values. To train it on here (fit, partial_fit, "
+        "warm_start), set device='cpu' (or 'auto').",
+        DeviceWarning,
+        stacklevel=3,
+    )
+    return "cpu"
+
+
 class CostNet(NeuralNet):
     """skorch's ``NeuralNet`` trained on :class:`TensorDataset` batches by :class:`SliceLoader`.
 
@@ -423,7 +442,15 @@ class CostNet(NeuralNet):
     A ``KeyboardInterrupt`` (Ctrl-C) during training reaches the caller: skorch's ``partial_fit`` would catch it
     and return the partly trained net as if training had finished. Only :class:`StopTraining` (early stopping)
     ends the training quietly.
+
+    A net trained on a GPU unpickles where there is none, onto the CPU (see :func:`loading_device`).
     """
+
+    #: Attributes pickled apart and loaded with their tensors mapped to the loading device. skorch lists
+    #: ``module_``, ``criterion_`` and ``optimizer_``; the estimators pass the module and the criterion as instances,
+    #: so the parameters ``module`` and ``criterion`` are those very objects, and were pickled as plain attributes:
+    #: a GPU model then failed to unpickle without CUDA ("Attempting to deserialize object on a CUDA device").
+    cuda_dependent_attributes_ = ["module", "criterion"]
 
     def __init__(self, *args, autocast_dtype=None, **kwargs):
         kwargs.setdefault("dataset", TensorDataset)
@@ -431,6 +458,12 @@ class CostNet(NeuralNet):
         kwargs.setdefault("iterator_valid", SliceLoader)
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
+
+    def __setstate__(self, state):
+        device = loading_device(state["device"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkorchDeviceWarning)  # skorch's, which says the same less plainly
+            super().__setstate__({**state, "device": device})
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:

@@ -317,6 +317,14 @@ class NeuralCostEstimator(NetLifecycle, BaseEstimator):
     def _optimizer(self):
         return OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # trained on a GPU and unpickled where there is none: the net was loaded onto the CPU, and said so (a net
+        # that a deepcopy reaches this estimator from, through its callbacks, has no state yet: None)
+        net_device = getattr(state.get("net_"), "device", None)
+        if net_device is not None and "device_" in state and str(net_device) != self.device_:
+            self.device_ = str(net_device)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from skorch.exceptions import DeviceWarning as _SkorchDeviceWarning
+
 
 class TrainingDivergedError(FloatingPointError):
     """Training ran away, and ``fit`` stopped it: the estimator is left as it was before that ``fit``.
@@ -16,4 +18,10 @@ class TrainingDivergedError(FloatingPointError):
     """
 
 
-__all__ = ["TrainingDivergedError"]
+class DeviceWarning(_SkorchDeviceWarning):
+    """A model trained on a GPU was loaded (unpickled, or read by :func:`sklearn_costs.persistence.load`) on a
+    machine without CUDA, onto the CPU: it predicts the same values there. To train it on there, set
+    ``device="cpu"`` (or ``"auto"``). A subclass of skorch's ``DeviceWarning``, so filters of either catch it."""
+
+
+__all__ = ["DeviceWarning", "TrainingDivergedError"]

@@ -13,6 +13,13 @@ can run arbitrary code on load. :func:`dump` writes a zip archive of three parts
 :data:`ESTIMATORS`, a loss is looked up by its registry name, and the network is rebuilt from the fitted settings
 and filled with the stored weights. Predictions of the loaded model equal the saved model's exactly.
 
+The fields of each estimator's record are listed in :data:`FIELDS`, which is the file format: renaming a private
+attribute does not change the files. ``load`` validates what it reads: the parameters by the estimator's own
+constraints, every field present and no other, every array and weight the record refers to in the file; a file
+that fails raises ``ValueError`` naming what is wrong. A model whose loss comes from a plugin package records that
+package, and loading it where the package is missing says which one to install. A model trained on a GPU loads on
+a machine without one onto the CPU, with a :class:`~sklearn_costs.exceptions.DeviceWarning`.
+
 What cannot be written this way is refused by :func:`dump` with a ``TypeError`` saying what to change: a custom
 ``torch.nn.Module`` or optimizer class, a loss that is not registered by name, a callable miner, a
 ``RandomState`` instance. A loaded model trains on (``warm_start=True``, ``partial_fit``) exactly as the saved one
@@ -25,6 +32,7 @@ import io
 import json
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,15 +40,63 @@ import torch
 
 from .ensemble import DeepEnsembleRegressor
 from .gaussian import GaussianUncertaintyRegressor
-from .losses import Loss, get_loss
+from .losses import Loss, LossPluginError, available_losses, get_loss
+from .losses.registry import BUILTIN_SOURCE, ENTRY_POINT_GROUP
 from .poisson import PoissonSpikeRegressor
 from .triplet import TripletEmbedder
 
 FORMAT = "sklearn-costs-model"
-FORMAT_VERSION = 2
+#: The version :func:`dump` writes. 3: the fields of :data:`FIELDS`, and the plugin package of a loss.
+FORMAT_VERSION = 3
+#: The versions :func:`load` reads. Version 2 (sklearn-costs 0.1.0, which wrote every attribute whose name
+#: starts or ends with ``_``) holds the fields of version 3 under the same names.
+READABLE_VERSIONS = (2, 3)
 #: The classes :func:`load` builds, by name: nothing else is ever constructed from a file.
 ESTIMATORS = {cls.__name__: cls for cls in (PoissonSpikeRegressor, GaussianUncertaintyRegressor, TripletEmbedder,
                                             DeepEnsembleRegressor)}
+
+
+class Fields(NamedTuple):
+    """The fitted attributes in one estimator class's record: a fitted model has all of ``required``, and those
+    of ``optional`` that it has (``feature_names_in_`` only when it was fitted on a data frame).
+
+    Examples
+    --------
+    >>> "net_" in FIELDS["PoissonSpikeRegressor"].required
+    True
+    >>> FIELDS["DeepEnsembleRegressor"]
+    Fields(required=('estimators_', 'n_features_in_'), optional=('feature_names_in_',))
+    """
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+
+_NETWORK = ("net_", "_fitted_network_spec", "_fitted_training", "loss_", "device_", "n_threads_", "history_",
+            "n_iter_")
+#: Fields that files written before they existed lack (a default applies on loading: see _Reader).
+_NETWORK_OPTIONAL = ("batch_size_",)
+_DISTRIBUTION = ("n_features_in_", "_target_names", "_y_is_1d", "n_outputs_", "hidden_layer_sizes_", "n_members_",
+                 "clip_inputs_", *_NETWORK)
+
+#: The file format: the fields of each estimator's record, by class, under the names of the attributes they are
+#: (an unfitted estimator's record has none). :func:`dump` refuses an estimator with a fitted attribute that is not
+#: listed here, so that a new, renamed or moved attribute is a decision about the format: list it here, and when
+#: files written before cannot be read as they are (a field renamed or restructured, a new required one), raise
+#: :data:`FORMAT_VERSION` and convert the older records in :class:`_Reader`.
+FIELDS = {
+    "PoissonSpikeRegressor": Fields(_DISTRIBUTION, optional=("feature_names_in_", *_NETWORK_OPTIONAL)),
+    "GaussianUncertaintyRegressor": Fields((*_DISTRIBUTION, "y_loc_", "y_scale_", "linear_weight_",
+                                            "_linear_component"), optional=("feature_names_in_", *_NETWORK_OPTIONAL)),
+    "DeepEnsembleRegressor": Fields(("estimators_", "n_features_in_"), optional=("feature_names_in_",)),
+    "TripletEmbedder": Fields(("n_features_in_", "classes_", "input_shape_", "module_kind_", "input_size_",
+                               "cnn_blocks_", "cnn_width_", "n_members_", "augment_", "max_epochs_",
+                               "n_iter_no_change_", "miner_", "_n_features_out", *_NETWORK),
+                              optional=("feature_names_in_", *_NETWORK_OPTIONAL)),
+}
+#: What an unpickled estimator carries that is no part of the model (scikit-learn's pickle bookkeeping): not
+#: written, and ignored in the files of version 2, which wrote it.
+_NOT_FIELDS = ("_sklearn_version",)
 
 
 def dump(estimator, file) -> None:
@@ -99,15 +155,36 @@ def load(file):
     """
     if hasattr(file, "seek"):
         file.seek(0)
-    with zipfile.ZipFile(file) as archive:
-        metadata = json.loads(archive.read("estimator.json"))
-        if metadata.get("format") != FORMAT or metadata.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"not a {FORMAT} file of format version {FORMAT_VERSION}: found "
-                             f"{metadata.get('format')!r} version {metadata.get('format_version')!r}")
-        with np.load(io.BytesIO(archive.read("arrays.npz")), allow_pickle=False) as arrays:
-            arrays = dict(arrays)
-        weights = torch.load(io.BytesIO(archive.read("weights.pt")), map_location="cpu", weights_only=True)
-    return _Reader(arrays, weights).estimator(metadata["estimator"])
+    try:
+        with zipfile.ZipFile(file) as archive:
+            metadata = json.loads(archive.read("estimator.json"))
+            if not isinstance(metadata, dict) or metadata.get("format") != FORMAT or \
+                    metadata.get("format_version") not in READABLE_VERSIONS:
+                found = metadata if not isinstance(metadata, dict) else metadata.get("format")
+                raise ValueError(f"not a {FORMAT} file of a format version load reads "
+                                 f"({', '.join(map(str, READABLE_VERSIONS))}): found {found!r} version "
+                                 f"{metadata.get('format_version') if isinstance(metadata, dict) else None!r}")
+            with np.load(io.BytesIO(archive.read("arrays.npz")), allow_pickle=False) as arrays:
+                arrays = dict(arrays)
+            weights = torch.load(io.BytesIO(archive.read("weights.pt")), map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"the file is not a readable {FORMAT} file ({type(exc).__name__}: {exc}); it is "
+                         "incomplete or was altered. Save the model again with sklearn_costs.persistence.dump."
+                         ) from exc
+    if not (isinstance(weights, dict) and {"modules", "optimizers"} <= set(weights)):
+        raise ValueError("the file's weights.pt does not hold the networks' weights and optimizer states; the file "
+                         "was altered")
+    return _Reader(arrays, weights).estimator(_field(metadata, "estimator", "the file"))
+
+
+def _field(record, name, where):
+    """``record[name]``, or a ``ValueError`` saying that ``where`` lacks it (a file cut short or altered)."""
+    if not isinstance(record, dict) or name not in record:
+        raise ValueError(f"{where} lacks its {name!r} entry; the file is incomplete or was altered. Save the model "
+                         "again with sklearn_costs.persistence.dump.")
+    return record[name]
 
 
 class _Writer:
@@ -124,10 +201,19 @@ class _Writer:
             raise TypeError(f"dump writes the estimators of sklearn-costs ({', '.join(ESTIMATORS)}); got {name}. "
                             "Save a Pipeline's steps one by one (skops.io for scikit-learn's own).")
         params = {k: self.value(v, f"{key}.{k}", f"the parameter {k}") for k, v in estimator.get_params(False).items()}
+        fields = FIELDS[name]
+        fitted = {attr for attr in vars(estimator)
+                  if attr not in params and attr not in _NOT_FIELDS and (attr.endswith("_") or attr.startswith("_"))}
+        unlisted = sorted(fitted - {*fields.required, *fields.optional})
+        if unlisted:
+            raise TypeError(f"{name} has fitted attributes that the file format does not list: "
+                            f"{', '.join(unlisted)}. They belong in sklearn_costs.persistence.FIELDS (a change of the "
+                            "format), or are not fitted state and should not be set on the estimator.")
         attributes = {}
-        for attr, value in vars(estimator).items():
-            if attr in params or not (attr.endswith("_") or attr.startswith("_")):
+        for attr in (*fields.required, *fields.optional):
+            if attr not in fitted:
                 continue
+            value = getattr(estimator, attr)
             if attr == "net_":
                 self.weights.update({f"{key}.{k}": v.detach().cpu().clone()
                                      for k, v in value.module_.state_dict().items()})
@@ -161,9 +247,10 @@ class _Writer:
                                               for c in value.columns}}}
         if isinstance(value, Loss):
             return {"__loss__": self.registered_name(type(value), what), "task": value.task,
-                    "params": self.value(value.get_params(False), key, what)}
+                    "params": self.value(value.get_params(False), key, what), **_loss_source(type(value))}
         if isinstance(value, type) and issubclass(value, Loss):
-            return {"__loss_class__": self.registered_name(value, what), "task": value.task}
+            return {"__loss_class__": self.registered_name(value, what), "task": value.task,
+                    **_loss_source(value)}
         if type(value).__name__ in ESTIMATORS:
             return {"__estimator__": self.estimator(value, key)}
         hint = {torch.nn.Module: "pass module='auto', 'mlp' or 'cnn', or save the network with torch.save",
@@ -186,6 +273,18 @@ class _Writer:
         return cls.name
 
 
+def _loss_source(cls):
+    """Where the registered loss ``cls`` comes from: ``{"source": distribution, "source_version": version}`` for a
+    plugin package's loss, nothing for the package's own (or one registered in the session that wrote the file)."""
+    info = next((i for i in available_losses(cls.task) if i.name == cls.name and i.cls is cls), None)
+    if info is None or info.source == BUILTIN_SOURCE:
+        return {}
+    try:
+        return {"source": info.source, "source_version": version(info.source)}
+    except PackageNotFoundError:
+        return {"source": info.source}
+
+
 def _to_cpu(state):
     if torch.is_tensor(state):
         return state.detach().cpu().clone()
@@ -197,34 +296,71 @@ def _to_cpu(state):
 
 
 class _Reader:
+    """Builds estimators from the JSON records of a file, checking each against :data:`FIELDS` and the estimator's
+    parameter constraints, with the file's arrays and weights."""
+
     def __init__(self, arrays, weights):
         self.arrays, self.weights, self.optimizers = arrays, weights["modules"], weights["optimizers"]
 
     def estimator(self, record):
-        cls = ESTIMATORS.get(record.get("class"))
+        name = _field(record, "class", "an estimator record of the file")
+        cls = ESTIMATORS.get(name) if isinstance(name, str) else None
         if cls is None:
-            raise ValueError(f"the file names the class {record.get('class')!r}, which load does not build; it "
+            raise ValueError(f"the file names the class {name!r}, which load does not build; it "
                              f"builds only {', '.join(ESTIMATORS)}")
-        estimator = cls(**{k: self.value(v) for k, v in record["params"].items()})
+        params = _field(record, "params", f"the {name} record")
+        attributes = record.get("attributes", {})
+        if not (isinstance(params, dict) and isinstance(attributes, dict)):
+            raise ValueError(f"the {name} record's parameters and fitted attributes must be JSON objects; the file "
+                             "was altered")
+        estimator = cls(**{k: self.value(v) for k, v in params.items()})
+        try:
+            estimator._validate_params()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"the file holds a {name} whose parameters are not valid: {exc} The file was altered or "
+                             "written by other code; load refuses it.") from exc
+        fields = FIELDS[name]
+        attributes = {k: v for k, v in attributes.items() if k not in _NOT_FIELDS}
+        for attr in attributes:
+            if attr not in fields.required and attr not in fields.optional:
+                raise ValueError(f"the file sets {attr!r}, which is not a fitted attribute of {name} "
+                                 "(sklearn_costs.persistence.FIELDS); load refuses it")
+        missing = [attr for attr in fields.required if attr not in attributes]
+        if attributes and missing:
+            raise ValueError(f"the file's {name} lacks the fitted attributes {', '.join(missing)}; the file is "
+                             "incomplete or was altered. Save the model again with sklearn_costs.persistence.dump.")
         net = None
-        for attr, value in record["attributes"].items():
-            if not (attr.endswith("_") or attr.startswith("_")) or attr.startswith("__") or hasattr(cls, attr):
-                raise ValueError(f"the file sets {attr!r}, which is not a fitted attribute; load refuses it")
+        for attr, value in attributes.items():
             if isinstance(value, dict) and "__net__" in value:
                 net = value
             else:
                 setattr(estimator, attr, self.value(value))
         if net is not None:
-            prefix = net["__net__"] + "."
-            state = {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
-            estimator.net_ = estimator.rebuild_net(state, batch_size=net["batch_size"],
-                                                    optimizer_state=self.optimizers[net["__net__"]])
+            estimator.net_ = self.net(estimator, net)
+            if "batch_size_" in fields.optional and "batch_size_" not in attributes:  # a file from before it
+                estimator.batch_size_ = estimator.net_.batch_size
         return estimator
+
+    def net(self, estimator, record):
+        """The estimator's net, rebuilt from its fitted settings and filled with the file's weights."""
+        key = record["__net__"]
+        prefix = key + "."
+        state = {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
+        if key not in self.optimizers:
+            raise ValueError(f"the file lacks the optimizer state of the network {key!r}; the file is incomplete or "
+                             "was altered")
+        try:
+            return estimator.rebuild_net(state, batch_size=record.get("batch_size"),
+                                         optimizer_state=self.optimizers[key])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise ValueError(f"the weights of the network {key!r} in the file do not fit the network that its "
+                             f"{type(estimator).__name__}'s settings build ({type(exc).__name__}: {exc}); the file "
+                             "is incomplete or was altered") from exc
 
     def value(self, value):
         if isinstance(value, list):
             return [self.value(v) for v in value]
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or not value:
             return value
         (tag, content), *_ = value.items()
         if tag == "__tuple__":
@@ -232,6 +368,9 @@ class _Reader:
         if tag == "__dict__":
             return {k: self.value(v) for k, v in content.items()}
         if tag == "__array__":
+            if content not in self.arrays:
+                raise ValueError(f"the file refers to the array {content!r}, which its arrays.npz lacks; the file is "
+                                 "incomplete or was altered")
             return self.arrays[content]
         if tag == "__strings__":
             return np.array(content, dtype=object)
@@ -239,12 +378,41 @@ class _Reader:
             index = pd.Index(self.value(content["index"]), name=content["index_name"])
             return pd.DataFrame({c: self.value(v) for c, v in content["columns"].items()}, index=index)
         if tag == "__loss__":
-            return get_loss(content, value["task"]).set_params(**self.value(value["params"]))
+            loss = self.loss(value).set_params(**self.value(value["params"]))
+            try:
+                loss._validate_params()
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"the file holds a loss {content!r} whose parameters are not valid: {exc} The file "
+                                 "was altered or written by other code; load refuses it.") from exc
+            return loss
         if tag == "__loss_class__":
-            return type(get_loss(content, value["task"]))
+            return type(self.loss(value))
         if tag == "__estimator__":
             return self.estimator(content)
         raise ValueError(f"unknown record {tag!r} in the file")
 
+    @staticmethod
+    def loss(record):
+        """A fresh instance of the loss a record names, or an error naming the package that provides it."""
+        name, task = next(iter(record.values())), record.get("task")
+        try:
+            return get_loss(name, task)
+        except LossPluginError:
+            raise  # the plugin is installed but does not load: its message says which and why
+        except ValueError as exc:
+            if any(info.name == name for info in available_losses(None)):
+                raise  # registered for another task: the registry's message says so
+            source = record.get("source")
+            if source is not None:
+                release = f" {record['source_version']}" if "source_version" in record else ""
+                where = (f"comes from the plugin package {source!r}{release}, which is not installed here. Install "
+                         f"it (pip install {source}) and load the file again.")
+            else:
+                where = (f"is not registered here: it comes from a loss plugin (a package of the entry-point group "
+                         f"{ENTRY_POINT_GROUP!r}) that is not installed, which this file does not name. Install the "
+                         "package that provides it and load the file again.")
+            raise ValueError(f"the model in this file was trained with the {task!r} loss {name!r}, which {where}"
+                             ) from exc
 
-__all__ = ["dump", "load", "ESTIMATORS"]
+
+__all__ = ["dump", "load", "ESTIMATORS", "FIELDS", "FORMAT_VERSION", "Fields", "READABLE_VERSIONS"]

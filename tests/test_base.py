@@ -226,10 +226,15 @@ def test_cuda_fit_matches_cpu_and_unpickles_on_a_machine_without_cuda(data, tmp_
     path.write_bytes(pickle.dumps(gpu))
     np.save(tmp_path / "X.npy", X)
     script = (
-        "import pickle, sys, warnings, numpy as np, torch; assert not torch.cuda.is_available();"
-        "warnings.simplefilter('ignore');"
-        f"m = pickle.loads(open({str(path)!r}, 'rb').read());"
-        f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'X.npy')!r})))"
+        "import pathlib, pickle, warnings, numpy as np, torch\n"
+        "from sklearn_costs.exceptions import DeviceWarning\n"
+        "assert not torch.cuda.is_available()\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    m = pickle.loads(pathlib.Path({str(path)!r}).read_bytes())\n"
+        "assert [w.category for w in caught if issubclass(w.category, UserWarning)] == [DeviceWarning], caught\n"
+        "assert m.device_ == 'cpu' and m.net_.device == 'cpu', (m.device_, m.net_.device)\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'X.npy')!r})))\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), gpu.predict(X), rtol=1e-5)
