@@ -304,3 +304,16 @@ def test_draws_of_one_row_have_the_shape_of_its_prediction(models, estimator, ki
     for n_samples in (1, 2):
         assert model.sample(row, n_samples=n_samples, random_state=0).shape == (n_samples, *np.shape(
             model.predict(row)))
+
+
+@pytest.mark.parametrize("estimator", ["poisson", "gaussian"])
+def test_time_indexed_predictions_are_named_after_a_one_column_dataframe_y(models, estimator):
+    X, _ = _as_kind("pynapple", *_numbers(estimator))
+    _, y = _as_kind("frame", *_numbers(estimator))
+    model = ESTIMATORS[estimator]().fit(X, y)
+    mean, std = model.predict(X, return_std=True)
+    for out in (mean, std):
+        assert isinstance(out, nap.TsdFrame) and list(out.columns) == [TARGET]
+    # the same model as from the arrays (the names aside)
+    reference, X_array, _ = models(estimator, "frame", "fit", "none")
+    np.testing.assert_allclose(_values(mean), _values(reference.predict(X_array)), rtol=1e-5, atol=1e-6)

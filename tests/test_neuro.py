@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.pipeline import make_pipeline
 
 from sklearn_costs import PoissonSpikeRegressor
@@ -119,6 +120,9 @@ def test_pandas_output_of_a_tsdframe_is_a_dataframe_indexed_by_time(make):
         assert list(out.columns) == list(transformer.get_feature_names_out()) == list(default.columns)
         np.testing.assert_array_equal(out.index, X.t)
         np.testing.assert_array_equal(out.to_numpy(), np.asarray(default))
+    with sklearn.config_context(transform_output="pandas"):  # scikit-learn's global setting as well
+        out = make().fit_transform(X)
+    assert isinstance(out, pd.DataFrame) and out.index.equals(pd.Index(X.t))
 
 
 def test_a_pipeline_with_pandas_output_runs_on_tsdframes_over_several_epochs():
