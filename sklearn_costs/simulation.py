@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._distribution import DistributionRegressor
-from ._pynapple import to_pandas
+from ._pynapple import features_to_pandas
 from .preprocessing.history import SpikeHistory
 from .preprocessing.lags import LagFeatures
 from .preprocessing.segments import segment_starts
@@ -27,7 +27,7 @@ def _covariates(history, X):
     trials = None
     if isinstance(X, pd.DataFrame):
         trials, X = history._split_trials(X)
-        if names:
+        if names and any(isinstance(c, str) for c in X.columns):  # else by position, as scikit-learn reads it
             wanted = [names[i] for i in others]
             missing = [c for c in wanted if c not in X.columns]
             if missing:
@@ -111,7 +111,7 @@ def simulate_recurrent(model, X, *, random_state=None):
     if crossing:
         raise TypeError(f"the steps between SpikeHistory and the model include {crossing}, which look across rows; "
                         "the simulation feeds them one bin at a time. Build covariate lags before the pipeline")
-    X = to_pandas(X)
+    X = features_to_pandas(X)
     index = X.index if isinstance(X, pd.DataFrame) else None
     trials, covariates = _covariates(history, X)
     n_bins = len(covariates)

@@ -2,19 +2,32 @@
 columns and random parameter values. Every case must either raise a clear error (ValueError or TypeError, before
 training; TrainingDivergedError when training runs away) or end with finite predictions.
 
+A state machine (hypothesis' ``RuleBasedStateMachine``) also draws sequences of calls on one estimator: fit,
+partial_fit, set_params, predict, saving and loading (persistence and pickle), and calls that must be refused; a
+refused call leaves the model as it was, and a loaded model predicts exactly as the one saved.
+
 CI runs a bounded number of examples per estimator; ``SKLEARN_COSTS_FUZZ_EXAMPLES=500 pytest tests/test_fuzz.py``
-runs a longer search.
+runs a longer search. ``--hypothesis-show-statistics`` reports the cases tried and what each ended in.
 """
 
+import io
 import os
+import pickle
 import warnings
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TrainingDivergedError, TripletEmbedder
+from sklearn_costs import (
+    GaussianUncertaintyRegressor,
+    PoissonSpikeRegressor,
+    TrainingDivergedError,
+    TripletEmbedder,
+    persistence,
+)
 
 EXAMPLES = int(os.environ.get("SKLEARN_COSTS_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="SKLEARN_COSTS_FUZZ_EXAMPLES" not in os.environ,
@@ -131,3 +144,145 @@ def test_the_fuzzers_reach_refusals(bad):
     X[3, 1] = bad
     with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
         GaussianUncertaintyRegressor(max_epochs=1).fit(X, np.arange(10.0))
+
+
+# ------------------------------------------------------------------------------------------- call sequences
+
+#: Parameters that a fitted model may be given between calls: none of them changes its predictions, and a warm
+#: start or a partial_fit that continues refuses those that change the network (hidden_layer_sizes).
+SAFE_PARAMETERS = [("lr", 1e-3), ("lr", 1e-2), ("max_epochs", 1), ("max_epochs", 2), ("weight_decay", 0.0),
+                   ("weight_decay", 1e-2), ("batch_size", "auto"), ("batch_size", 8), ("early_stopping", True),
+                   ("early_stopping", False), ("warm_start", True), ("warm_start", False),
+                   ("hidden_layer_sizes", (4,)), ("hidden_layer_sizes", (3, 3))]
+#: Refused calls: what is wrong with them, applied to valid ``(X, y, params)``.
+BAD_CALLS = ["nan in X", "inf in y", "y of another length", "negative weight", "lr of 0", "a column more"]
+PROBE_ROWS = 7
+
+
+class EstimatorLifecycle(RuleBasedStateMachine):
+    """One estimator through a drawn sequence of calls. After every step a fitted model predicts finite values of
+    the shape of its ``y`` on a fixed probe table; steps that must not change it (set_params, predict, a refused
+    call, a save and load) leave those predictions exactly as they were."""
+
+    @initialize(kind=st.sampled_from(["gaussian", "poisson"]), n_features=st.integers(1, 3),
+                two_targets=st.booleans())
+    def start(self, kind, n_features, two_targets):
+        make = GaussianUncertaintyRegressor if kind == "gaussian" else PoissonSpikeRegressor
+        self.model = make(hidden_layer_sizes=(4,), max_epochs=2, n_threads=1, random_state=0)
+        self.kind, self.n_features, self.n_targets = kind, n_features, 1 + two_targets
+        self.predictions = None  # of the fitted model on the probe
+        self.fitted_features = None
+        self.steps = -1  # the invariant also runs once after this construction
+
+    def _data(self, n_rows, seed, n_features):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(n_rows, n_features))
+        signal = X[:, :1] + 0.2 * np.arange(self.n_targets)
+        if self.kind == "poisson":
+            y = rng.poisson(np.exp(0.3 * signal))
+        else:
+            y = signal + 0.3 * rng.normal(size=signal.shape)
+        return X, (y[:, 0] if self.n_targets == 1 else y).astype(np.float64)
+
+    def _predict(self):
+        """Predictions on the probe table (fixed rows, as many columns as the model was fitted on)."""
+        return self.model.predict(np.random.default_rng(1).normal(size=(PROBE_ROWS, self.fitted_features)))
+
+    def _unchanged(self):
+        """The model predicts what it predicted before the step (or is still unfitted)."""
+        if self.predictions is None:
+            assert not hasattr(self.model, "net_")
+        else:
+            np.testing.assert_array_equal(self._predict(), self.predictions)
+
+    def _train(self, method, X, y, weight):
+        try:
+            getattr(self.model, method)(X, y, sample_weight=weight)
+        except (ValueError, TrainingDivergedError) as error:  # a warm start on other data or another network
+            assert str(error)
+            event(f"{method} refused: {type(error).__name__}")
+            self._unchanged()
+            return
+        event(f"{method} trained")
+        self.fitted_features = X.shape[1]
+        self.predictions = self._predict()
+
+    @rule(n_rows=st.integers(20, 40), seed=st.integers(0, 2**16), weighted=st.booleans(), more_features=st.booleans())
+    def fit(self, n_rows, seed, weighted, more_features):
+        X, y = self._data(n_rows, seed, self.n_features + more_features)
+        weight = np.random.default_rng(seed).uniform(0.5, 2.0, n_rows) if weighted else None
+        self._train("fit", X, y, weight)
+
+    @rule(n_rows=st.integers(10, 30), seed=st.integers(0, 2**16), more_features=st.booleans())
+    def partial_fit(self, n_rows, seed, more_features):
+        X, y = self._data(n_rows, seed, self.n_features + more_features)
+        self._train("partial_fit", X, y, None)
+
+    @rule(parameter=st.sampled_from(SAFE_PARAMETERS))
+    def set_params(self, parameter):
+        name, value = parameter
+        self.model.set_params(**{name: value})
+        assert self.model.get_params()[name] == value
+        self._unchanged()
+
+    @rule(bad=st.sampled_from(BAD_CALLS), seed=st.integers(0, 2**16), method=st.sampled_from(["fit", "partial_fit"]))
+    def refused_call(self, bad, seed, method):
+        X, y = self._data(25, seed, self.fitted_features or self.n_features)
+        weight, params = None, self.model.get_params()
+        if bad == "nan in X":
+            X[3, 0] = np.nan
+        elif bad == "inf in y":
+            y[4] = np.inf
+        elif bad == "y of another length":
+            y = y[:-1]
+        elif bad == "negative weight":
+            weight = np.ones(len(X))
+            weight[2] = -1.0
+        elif bad == "lr of 0":
+            self.model.set_params(lr=0.0)
+        else:  # a partial_fit that continues, or a warm start, on another number of columns
+            if not (hasattr(self.model, "net_") and (method == "partial_fit" or params["warm_start"])):
+                return
+            X = np.column_stack([X, X[:, :1]])
+        try:
+            with pytest.raises((ValueError, TypeError)) as refusal:
+                getattr(self.model, method)(X, y, sample_weight=weight)
+        finally:
+            self.model.set_params(lr=params["lr"])
+        assert str(refusal.value)
+        event(f"refused: {bad}")
+        self._unchanged()
+
+    @rule(how=st.sampled_from(["persistence", "pickle"]))
+    def save_and_load(self, how):
+        if how == "pickle":
+            loaded = pickle.loads(pickle.dumps(self.model))
+        else:
+            buffer = io.BytesIO()
+            persistence.dump(self.model, buffer)
+            buffer.seek(0)
+            loaded = persistence.load(buffer)
+        assert loaded.get_params() == self.model.get_params()
+        self.model = loaded  # later steps go on with the loaded model (a warm start, a partial_fit, ...)
+        self._unchanged()
+        event(f"loaded from {how}" + ("" if self.predictions is not None else " (unfitted)"))
+
+    def teardown(self):
+        event(f"a sequence of {self.steps} calls after the construction")
+
+    @invariant()
+    def predictions_are_finite_and_shaped_like_y(self):
+        self.steps += 1
+        if self.predictions is None:
+            return
+        prediction = self._predict()
+        assert prediction.shape == ((PROBE_ROWS,) if self.n_targets == 1 else (PROBE_ROWS, self.n_targets))
+        assert np.isfinite(prediction).all()
+        np.testing.assert_array_equal(prediction, self.predictions)  # predict twice: the same values
+
+
+EstimatorLifecycle.TestCase.settings = settings(
+    max_examples=max(6, EXAMPLES // 2), stateful_step_count=10, deadline=None,
+    derandomize="SKLEARN_COSTS_FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+TestCallSequences = pytest.mark.filterwarnings("ignore::UserWarning")(EstimatorLifecycle.TestCase)

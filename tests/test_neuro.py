@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.pipeline import make_pipeline
 
 from sklearn_costs import PoissonSpikeRegressor
@@ -103,6 +104,71 @@ def test_lags_of_a_tsdframe_over_several_epochs_do_not_cross_the_gaps():
     _, first = simulate_recurrent(model, covariates.restrict(epochs[1]), random_state=0)
     # the second epoch starts afresh: its first bin's rate is that of a simulation of the second epoch alone
     np.testing.assert_allclose(np.asarray(rates)[len(pieces[0])], np.asarray(first)[0])
+
+
+@pytest.mark.parametrize("make", [lambda: LagFeatures(n_lags=2),
+                                  lambda: SpikeHistory(counts=["n1", "n2"], n_lags=3, n_basis=2)])
+def test_pandas_output_of_a_tsdframe_is_a_dataframe_indexed_by_time(make):
+    # issue 29 item 12: set_output(transform="pandas") on a TsdFrame raised "DataFrame constructor not properly
+    # called!"; the default output stays a TsdFrame
+    X, _ = _time_indexed_recording(n_bins=60)
+    default = make().fit_transform(X)
+    assert isinstance(default, nap.TsdFrame)
+    transformer = make().set_output(transform="pandas")
+    for out in (transformer.fit_transform(X), transformer.transform(X)):
+        assert isinstance(out, pd.DataFrame)
+        assert list(out.columns) == list(transformer.get_feature_names_out()) == list(default.columns)
+        np.testing.assert_array_equal(out.index, X.t)
+        np.testing.assert_array_equal(out.to_numpy(), np.asarray(default))
+    with sklearn.config_context(transform_output="pandas"):  # scikit-learn's global setting as well
+        out = make().fit_transform(X)
+    assert isinstance(out, pd.DataFrame) and out.index.equals(pd.Index(X.t))
+
+
+def test_a_pipeline_with_pandas_output_runs_on_tsdframes_over_several_epochs():
+    X, Y = _time_indexed_recording(n_bins=120)
+    restricted = X.restrict(nap.IntervalSet(start=[0.0, 3.0], end=[2.5, 5.99]))  # a gap between the epochs
+    Y = restricted.loc[["n1", "n2"]]
+
+    def make():
+        return make_pipeline(LagFeatures(n_lags=1), SpikeHistory(counts=["n1", "n2"], n_lags=2, n_basis=2),
+                             PoissonSpikeRegressor(hidden_layer_sizes=(), max_epochs=2, random_state=0))
+
+    pandas_model = make().set_output(transform="pandas").fit(restricted, Y)
+    features = pandas_model[:-1].transform(restricted)
+    assert isinstance(features, pd.DataFrame) and features.index.equals(pd.Index(restricted.t))
+    assert list(features.columns) == list(pandas_model[:-1].get_feature_names_out())
+    default_model = make().fit(restricted, Y)
+    # the epochs still reach the second step as trials: the same features and predictions as the default output
+    np.testing.assert_array_equal(features.to_numpy(), np.asarray(default_model[:-1].transform(restricted)))
+    np.testing.assert_allclose(pandas_model.predict(restricted), np.asarray(default_model.predict(restricted)),
+                               rtol=1e-5)  # float32 networks: the same features in another memory layout
+
+
+def test_a_one_column_tsd_is_an_x_like_a_one_column_tsdframe():
+    # issue 29 item 14: pynapple gives a Tsd for tdf[["speed"]], which simulate_recurrent (and the transformers)
+    # refused with scikit-learn's "Expected a 2-dimensional container"
+    from sklearn_costs import simulate_recurrent
+
+    X, _ = _time_indexed_recording(n_bins=80)
+    X = X.restrict(nap.IntervalSet(start=[0.0, 2.0], end=[1.5, 3.99]))
+    frame = nap.TsdFrame(t=X.t, d=X.loc[["speed", "lean", "n1"]].d, columns=["speed", "lean", "n1"],
+                         time_support=X.time_support)
+    speed = frame[["speed"]]
+    assert isinstance(speed, nap.Tsd)  # what pynapple returns for one column
+    model = make_pipeline(SpikeHistory(counts=["n1"], n_lags=2, basis=None),
+                          PoissonSpikeRegressor(hidden_layer_sizes=(), max_epochs=2, random_state=0))
+    model.fit(frame.loc[["speed", "n1"]], frame["n1"])
+    one_column = nap.TsdFrame(t=X.t, d=speed.d[:, None], columns=["speed"], time_support=X.time_support)
+    counts, rates = simulate_recurrent(model, speed, random_state=0)
+    expected_counts, expected_rates = simulate_recurrent(model, one_column, random_state=0)
+    assert list(counts.columns) == ["n1"] and counts.index.equals(expected_counts.index)
+    np.testing.assert_array_equal(counts, expected_counts)
+    np.testing.assert_allclose(rates, expected_rates)  # the history restarts at the second epoch as well
+    lags = LagFeatures(n_lags=1).fit(speed)
+    assert isinstance(lags.transform(speed), nap.TsdFrame) and lags.transform(speed).shape == (len(speed), 2)
+    expected = LagFeatures(n_lags=1).fit_transform(one_column)
+    np.testing.assert_array_equal(np.asarray(lags.transform(speed)), np.asarray(expected))
 
 
 # --------------------------------------------------------------------------------------------------------- NWB

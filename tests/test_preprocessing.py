@@ -83,6 +83,23 @@ def test_covariates_are_averaged_onto_bins_and_gaps_interpolated():
     assert out.index.name == "bin_start"
 
 
+@pytest.mark.parametrize("bin_starts", [[0.0, 0.05], [0.0, 0.05, 0.1], [0.0, 0.05, 0.1, 0.15]])
+def test_covariates_skip_missing_samples_in_the_last_bins(bin_starts):
+    # issue 29 item 7: bin 0.05 holds a NaN sample and 7.0; its value is 7.0 whether it is the last bin or empty
+    # bins follow it (which hold 7.0, the last value), and the other column is unaffected
+    cov = pd.DataFrame({"speed": [2.0, np.nan, 7.0], "x": [1.0, 2.0, 3.0]}, index=[0.0, 0.05, 0.07])
+    out = bin_covariates(cov, bin_starts, bin_width=0.05)
+    np.testing.assert_allclose(out["speed"], [2.0] + [7.0] * (len(bin_starts) - 1))
+    np.testing.assert_allclose(out["x"], [1.0] + [2.5] * (len(bin_starts) - 1))
+
+
+def test_a_bin_whose_samples_are_all_missing_is_interpolated_and_an_empty_column_stays_nan():
+    cov = pd.DataFrame({"speed": [1.0, np.nan, 5.0], "lost": [np.nan] * 3}, index=[0.0, 0.05, 0.1])
+    out = bin_covariates(cov, [0.0, 0.05, 0.1], bin_width=0.05)
+    np.testing.assert_allclose(out["speed"], [1.0, 3.0, 5.0])
+    assert out["lost"].isna().all()
+
+
 def test_covariates_with_a_timedelta_index():
     cov = pd.DataFrame({"speed": [1.0, 3.0]}, index=pd.to_timedelta([0.0, 0.06], unit="s"))
     np.testing.assert_allclose(bin_covariates(cov, [0.0, 0.05])["speed"], [1.0, 3.0])

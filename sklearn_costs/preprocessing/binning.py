@@ -189,8 +189,10 @@ def bin_covariates(covariates, bin_starts, bin_width=0.05):
 
     Returns
     -------
-    DataFrame indexed like ``bin_starts``: each covariate's mean over the samples inside each bin, linearly
-    interpolated in time for bins that hold no sample.
+    DataFrame indexed like ``bin_starts``: each covariate's mean over its samples inside each bin, missing (NaN)
+    samples skipped. A bin where a covariate has no sample takes the value linearly interpolated in time between
+    the nearest bins that have one; before the first such bin and after the last it holds their value (the last
+    value carries forward to the end). A covariate without any sample in the window stays NaN.
 
     Examples
     --------
@@ -211,13 +213,18 @@ def bin_covariates(covariates, bin_starts, bin_width=0.05):
         raise ValueError("bin_starts must be increasing")
     index = np.searchsorted(starts, t, side="right") - 1
     inside = (index >= 0) & (t < starts[-1] + bin_width) & (t < starts[np.clip(index, 0, None)] + bin_width)
-    values = covariates.to_numpy(dtype=np.float64)
-    sums = np.zeros((len(starts), values.shape[1]))
-    np.add.at(sums, index[inside], values[inside])
-    n = np.bincount(index[inside], minlength=len(starts))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / n[:, None]
+    values = covariates.to_numpy(dtype=np.float64)[inside]
+    bins = index[inside]
+    # a missing (NaN) sample is no sample: each column's mean is over its own present samples, and a bin where a
+    # column has none is filled like a bin without samples
+    present = ~np.isnan(values)
+    means = np.empty((len(starts), values.shape[1]))
+    for j in range(values.shape[1]):
+        n = np.bincount(bins[present[:, j]], minlength=len(starts))
+        sums = np.bincount(bins[present[:, j]], weights=values[present[:, j], j], minlength=len(starts))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[:, j] = sums / n
     out = pd.DataFrame(means, index=pd.Index(np.round(starts, 9), name="bin_start"), columns=covariates.columns)
-    if (n == 0).any():
+    if np.isnan(means).any():
         out = out.interpolate(method="index", limit_direction="both")
     return out

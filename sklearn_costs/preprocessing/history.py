@@ -34,7 +34,8 @@ class SpikeHistory(_LagTransformer):
     a new trial would (features built on the whole recording instead give them their real past; then leave the
     ``n_lags`` training bins after each test block out, whose history holds the test block's counts).
     :func:`~sklearn_costs.simulate_recurrent` runs a fitted pipeline in closed loop. A pynapple
-    ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times.
+    ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times (with ``set_output(transform="pandas")``, a
+    DataFrame indexed by them); a one-column ``Tsd`` is read as an unnamed column.
 
     Parameters
     ----------

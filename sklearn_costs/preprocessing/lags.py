@@ -74,7 +74,9 @@ class LagFeatures(_LagTransformer):
     together (``mask = ~np.isnan(Z).any(axis=1)``); ``fill="drop"`` removes them (then slice the targets the
     same way yourself; without trials: ``Y[lags.n_lags:]``).
 
-    A pynapple ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times (with ``fill="drop"``, an array).
+    A pynapple ``TsdFrame`` in gives a ``TsdFrame`` out, with the same times (with ``fill="drop"``, an array; with
+    ``set_output(transform="pandas")``, a DataFrame indexed by them); a one-column ``Tsd`` is read as an unnamed
+    column.
 
     For lags of spike *counts* (a neuron's own history, coupling between neurons) use :class:`SpikeHistory`, which
     never lets a bin's own count into its features.
