@@ -16,7 +16,6 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
-from skorch.exceptions import DeviceWarning as SkorchDeviceWarning
 
 from .exceptions import DeviceWarning, TrainingDivergedError
 
@@ -460,10 +459,8 @@ class CostNet(NeuralNet):
         self.autocast_dtype = autocast_dtype
 
     def __setstate__(self, state):
-        device = loading_device(state["device"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SkorchDeviceWarning)  # skorch's, which says the same less plainly
-            super().__setstate__({**state, "device": device})
+        # skorch maps the CUDA-dependent attributes to the device it is given: the one this machine has
+        super().__setstate__({**state, "device": loading_device(state["device"])})
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:

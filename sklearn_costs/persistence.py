@@ -409,8 +409,9 @@ class _Reader:
                          f"it (pip install {source}) and load the file again.")
             else:
                 where = (f"is not registered here: it comes from a loss plugin (a package of the entry-point group "
-                         f"{ENTRY_POINT_GROUP!r}) that is not installed, which this file does not name. Install the "
-                         "package that provides it and load the file again.")
+                         f"{ENTRY_POINT_GROUP!r}) that is not installed, which this file does not name, or was "
+                         "registered with register_loss by the code that saved the model. Install the package that "
+                         "provides it (or register the loss) and load the file again.")
             raise ValueError(f"the model in this file was trained with the {task!r} loss {name!r}, which {where}"
                              ) from exc
 

@@ -424,6 +424,6 @@ def test_a_model_whose_plugin_loss_is_missing_names_the_plugin_to_install(fake_d
                    r"\(pip install fake-gaussian\) and load the file again")
     else:
         message = ("the 'continuous' loss 'renamed_gaussian', which is not registered here: it comes from a loss "
-                   "plugin .*'sklearn_costs.losses'.* Install the package that provides it")
+                   "plugin .*'sklearn_costs.losses'.* Install the package that provides it \\(or register the loss\\)")
     with pytest.raises(ValueError, match=message):
         load(buffer)
