@@ -28,7 +28,7 @@ from ._device import (
 )
 from ._docs import COMMON_PARAMETERS, default_text, fill_common_parameters
 from ._lifecycle import MIN_ROWS_FOR_VALIDATION, NetLifecycle
-from ._pynapple import to_pandas
+from ._pynapple import features_to_pandas, to_pandas
 from ._training import PRECISIONS
 from ._validation import (
     AUTO,
@@ -267,7 +267,7 @@ class NeuralCostEstimator(NetLifecycle, BaseEstimator):
 
     def _validate_X(self, X, reset, **kwargs):
         kwargs.setdefault("dtype", np.float32)
-        X = to_pandas(X)  # a pynapple TsdFrame's columns become feature names
+        X = features_to_pandas(X)  # a pynapple TsdFrame's columns become feature names; a Tsd is one column
         if "y" in kwargs:
             kwargs["y"] = to_pandas(kwargs["y"])
         # a partial_fit that continues checks the columns against the first chunk's, as predict does
