@@ -16,13 +16,15 @@ from ._pynapple import to_pandas
 
 def _first_text(values: np.ndarray):
     """``(position, value)`` of the first str or bytes entry of ``values``, or None."""
-    if values.dtype.kind in "US":
-        return (0,) * values.ndim, values.reshape(-1)[0] if values.size else ""
-    if values.dtype.kind == "O":
-        for position, value in np.ndenumerate(values):
-            if isinstance(value, (str, bytes)):
-                return position, value
-    return None
+    if values.dtype.kind in "US" and values.size:
+        position, value = (0,) * values.ndim, values.reshape(-1)[0]
+    elif values.dtype.kind == "O":
+        position, value = next(((p, v) for p, v in np.ndenumerate(values) if isinstance(v, (str, bytes))), (None, None))
+        if position is None:
+            return None
+    else:
+        return None
+    return position, value.item() if isinstance(value, np.generic) else value
 
 
 def numeric_targets(y, what="y") -> np.ndarray:
@@ -55,8 +57,8 @@ def target_matrix(y, n_rows=None, n_targets=None, what="y") -> np.ndarray:
     values = values.reshape(len(values), -1)
     expected = (len(values) if n_rows is None else n_rows, values.shape[1] if n_targets is None else n_targets)
     if values.shape != expected:
-        raise ValueError(f"{what} has {values.shape[0]} rows and {values.shape[1]} targets; expected {expected[0]} "
-                         f"rows (those of X) and {expected[1]} targets (those of the fit)")
+        raise ValueError(f"{what} has shape {values.shape}; expected {expected} to match X and the fit (rows of X, "
+                         "targets of the fit)")
     return values
 
 
