@@ -243,3 +243,25 @@ def test_bad_levels_and_counts_of_draws_are_refused(default_model):
         dist.sample(0)
     with pytest.raises(ValueError, match=r"expected \(2, 1\)"):
         dist.cdf(Y[:3])
+
+
+@pytest.mark.parametrize("loss", ["negative_binomial", "zero_inflated_poisson"])
+def test_other_count_losses_give_their_distribution(loss):
+    model = PoissonSpikeRegressor(loss=loss, hidden_layer_sizes=(8,), n_members=2, max_epochs=2, random_state=0)
+    dist = model.fit(X, COUNTS).predict_distribution(X[:10])
+    draws = dist.sample(10_000, random_state=0)
+    np.testing.assert_allclose(draws.std(0), dist.std, rtol=0.08)
+    monte_carlo = np.abs(draws - COUNTS[:10]).mean(0) - 0.5 * _sorted_pairs_mean_abs(draws)
+    np.testing.assert_allclose(dist.crps(COUNTS[:10]), monte_carlo, atol=0.04)
+    upper = dist.interval(0.8)[1]
+    assert np.all(dist.cdf(upper) >= 0.9) and np.all(dist.cdf(upper - 1) < 0.9)
+
+
+@pytest.mark.parametrize("loss", ["laplace", "student_t"])
+def test_mixtures_of_other_continuous_losses_and_the_linear_part(loss):
+    dist = _tiny(loss=loss, n_members=2, linear_weight=0.3).fit(X, Y).predict_distribution(X[:10])
+    assert len(dist.components) == 3
+    draws = dist.sample(40_000, random_state=0)
+    np.testing.assert_allclose(dist.crps(Y[:10]).mean(), crps_from_samples(Y[:10], draws).mean(), rtol=0.02)
+    lower = dist.interval(0.5)[0]
+    np.testing.assert_allclose(dist.cdf(lower), 0.25, atol=1e-9)
