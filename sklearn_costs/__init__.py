@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .distributions import PredictiveDistribution
 from .ensemble import DeepEnsembleRegressor
 from .exceptions import TrainingDivergedError
 from .gaussian import GaussianUncertaintyRegressor
@@ -18,6 +19,7 @@ __all__ = [
     "DeepEnsembleRegressor",
     "GaussianUncertaintyRegressor",
     "PoissonSpikeRegressor",
+    "PredictiveDistribution",
     "TrainingDivergedError",
     "TripletEmbedder",
     "simulate_recurrent",

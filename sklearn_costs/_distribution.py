@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import stats
 from sklearn.base import RegressorMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from ._mixture import mixture_log_prob, mixture_mean, mixture_mean_std, mixture_sample
 from ._pynapple import target_names, time_indexed, to_pandas
+from ._targets import numeric_targets, target_matrix
 from ._training import MemberSliceLoader, evenly_spaced_rows
 from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
 from .base import (
     NeuralCostEstimator,
     _LossCriterion,
-    as_tensor,
     keeps_state_on_error,
     layer_sizes,
     names_the_estimator,
 )
+from .distributions import PredictiveDistribution
 from .losses.base import DistributionLoss
 from .modules import DistributionHead, DistributionNetwork, MemberMLP, Standardize, mlp
 
@@ -215,6 +213,20 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     def _members(self) -> int:
         return self._setting("n_members")
 
+    def validate_parameters(self):
+        """Check every parameter, the loss included, as ``fit`` does before it reads any data, and return the
+        loss instance that ``fit`` would train with; the estimator is not changed. A meta-estimator
+        (:class:`~sklearn_costs.DeepEnsembleRegressor`) calls it to refuse bad parameters before training.
+
+        Raises
+        ------
+        ValueError or TypeError
+            Naming the first parameter out of range, an unknown loss name, or a loss that breaks the loss
+            contract.
+        """
+        self._begin_fit()
+        return self._resolve_loss()
+
     @keeps_state_on_error
     def fit(self, X, y, sample_weight=None):
         """Fit the network to ``X`` and the targets ``y`` by minimising the loss's negative log-likelihood.
@@ -247,13 +259,14 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
         was before this call.
         """
-        self._begin_fit()
-        loss = self._resolve_loss()
+        loss = self.validate_parameters()
         y = to_pandas(y)
-        X, y_checked = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
+        names = target_names(y)
+        if y is not None:  # None: scikit-learn's own message that y is required
+            y = numeric_targets(y)
+        X, y = self._validate_X(X, reset=True, y=y, multi_output=True, y_numeric=True)
         if not self._continues_partial_fit():
-            self._target_names = target_names(y)
-        y = y_checked
+            self._target_names = names
         weight = validated_sample_weight(sample_weight, X)
         y = np.asarray(y)
         if not self._continues_partial_fit():  # the first chunk's shape of y is that of the predictions
@@ -312,12 +325,9 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
 
     # ------------------------------------------------------------------------------------- predictions
 
-    def _member_params(self, X, validated=False):
-        """Distribution parameters of each member (torch, float32, original target units) for ``X``: a dict of
-        ``(n_members, n_rows, n_targets)`` tensors. ``validated``: ``X`` is already a checked float32 array."""
-        check_is_fitted(self, "net_")
-        if not validated:
-            X = self._validate_X(X, reset=False)
+    def _member_params(self, X):
+        """Distribution parameters of each member (torch, original target units) for validated ``X``: a dict of
+        ``(n_members, n_rows, n_targets)`` tensors."""
         members = self._members()
         with torch.no_grad():
             params = self.loss_.link(self._forward(X))
@@ -326,25 +336,10 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             params = self.loss_.rescale(params, loc, scale)
         return {k: v.reshape(len(v), members, -1).transpose(0, 1) for k, v in params.items()}
 
-    def _components(self, X):
-        """The predictive mixture's components for ``X``: the members' parameters (:meth:`_member_params`) and the
-        linear component (:meth:`_linear_part`, or None)."""
-        check_is_fitted(self, "net_")
-        X = self._validate_X(X, reset=False)
-        return self._member_params(X, validated=True), self._linear_part(X)
-
     def _linear_part(self, X):
         """The linear component mixed into the prediction, for validated ``X``: ``(weight, mean, std)``, the means
         and stds float64 arrays ``(n_rows, n_targets)`` in the units of ``y``; None without one (the default)."""
         return None
-
-    def _mixture_weights(self, linear):
-        """The weights of the components (the members, then the linear component if any): None for the members'
-        equal mixture."""
-        if linear is None:
-            return None
-        members = self._members()
-        return np.append(np.full(members, (1.0 - linear[0]) / members), linear[0])
 
     def _shape(self, a):
         """NumPy float64 (as scikit-learn regressors return), 1-D when ``y`` was."""
@@ -352,10 +347,32 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         return a[..., 0] if self._y_is_1d else a
 
     @names_the_estimator
+    def predict_distribution(self, X) -> PredictiveDistribution:
+        """The predictive distribution of the targets of each row of ``X``: every prediction of the estimator
+        (mean, std, CDF, quantiles and intervals, log-likelihood, draws, CRPS) is computed by it.
+
+        Its components are the member networks' distributions of the loss (``n_members_``, equally weighted)
+        and, for the Gaussian regressor with ``linear_weight_ > 0``, the linear component, of that weight. The
+        members' parameters are in ``.params`` (``dist["rate"]``: arrays of the shape of ``predict(X)``, with a
+        first axis of members when ``n_members_ > 1``).
+
+        Returns
+        -------
+        PredictiveDistribution
+            See :class:`sklearn_costs.distributions.PredictiveDistribution`.
+        """
+        check_is_fitted(self, "net_")
+        X = self._validate_X(X, reset=False)
+        dist = PredictiveDistribution.from_loss(self.loss_, self._member_params(X), one_dimensional=self._y_is_1d)
+        linear = self._linear_part(X)
+        return dist if linear is None else dist.with_gaussian(linear[1], linear[2], linear[0])
+
+    @names_the_estimator
     @time_indexed(columns=lambda self: getattr(self, "_target_names", None))
     def predict(self, X, return_std=False):
         """The predicted mean of each target, and with ``return_std=True`` also the predicted std, as sklearn's
-        ``GaussianProcessRegressor.predict(X, return_std=True)`` and ``BayesianRidge`` return them.
+        ``GaussianProcessRegressor.predict(X, return_std=True)`` and ``BayesianRidge`` return them: the mean and
+        std of :meth:`predict_distribution`.
 
         With ``n_members_ > 1`` they are the mean and std of the members' equal mixture: the std adds the
         members' disagreement to their noise. A linear component (the Gaussian regressor's ``linear_weight_ >
@@ -371,59 +388,24 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         ``X``'s times and time support, its columns named as those of the ``y`` of ``fit`` (a DataFrame or
         ``TsdFrame``).
         """
-        if return_std:
-            return self._mean_and_std(X)
-        params, linear = self._components(X)
-        if linear is None:
-            return self._mean_of(params)
-        means = np.concatenate([self._shape(self.loss_.mean(params)), self._shape(linear[1])[None]])
-        return mixture_mean(means, self._mixture_weights(linear))  # as _mean_and_std computes it, to the last bit
-
-    def _mean_and_std(self, X):
-        params, linear = self._components(X)
-        if not self.loss_.has_std:
-            raise ValueError(
-                f"the {self.loss_.name!r} loss has no standard deviation (its distribution has no finite "
-                "variance), so return_std=True has no answer; use predict_interval for its quantiles"
-            )
-        means, stds = self._shape(self.loss_.mean(params)), self._shape(self.loss_.std(params))
-        if linear is not None:
-            means = np.concatenate([means, self._shape(linear[1])[None]])
-            stds = np.concatenate([stds, self._shape(linear[2])[None]])
-        return mixture_mean_std(means, stds, self._mixture_weights(linear))
-
-    @names_the_estimator
-    def predict_distribution(self, X) -> dict:
-        """Every distribution parameter (mean, std or dispersion, ...) of each target, as NumPy arrays of the shape
-        of ``predict(X)``; with ``n_members_ > 1``, of each member, with a first axis of members (the prediction
-        is their equal mixture, and with the Gaussian regressor's ``linear_weight_ > 0`` also a linear
-        component, which is not among these parameters)."""
-        params = self._member_params(X)
-        single = self._members() == 1
-        return {name: self._shape(value[0] if single else value) for name, value in params.items()}
+        dist = self.predict_distribution(X)
+        return (dist.mean, dist.std) if return_std else dist.mean
 
     @names_the_estimator
     def log_likelihood(self, X, y):
         """Log-probability (mass or density) of each observed target under the fitted distribution (with
         ``n_members_ > 1``, the members' equal mixture; with a linear component, their mixture with it).
 
-        Returns an array of the shape of ``y``; ``.sum()`` is the data's log-likelihood. Constants are included,
-        so values from different losses can be compared.
+        Returns an array of the shape of ``predict(X)``; ``.sum()`` is the data's log-likelihood. Constants are
+        included, so values from different losses can be compared.
         """
-        params, linear = self._components(X)
-        y = self._check_y(y, params[self.loss_.parameter_names[0]].shape[1])
-        with torch.no_grad():
-            out = self.loss_.log_prob({k: v.double() for k, v in params.items()}, as_tensor(y, "cpu").double())
-        out = out.numpy()
-        if linear is not None:
-            out = np.concatenate([out, stats.norm.logpdf(y, linear[1], linear[2])[None]])
-        return self._shape(mixture_log_prob(out, self._mixture_weights(linear)))
+        dist = self.predict_distribution(X)
+        return dist.log_pdf(self._check_y(y, dist.shape[0]))
 
     def _check_y(self, y, n_rows):
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        y = y.reshape(len(y), -1)
-        if y.shape != (n_rows, self.n_outputs_):
-            raise ValueError(f"y has shape {y.shape}; expected ({n_rows}, {self.n_outputs_}) to match X and the fit")
+        """``y`` as float64 ``(n_rows, n_outputs_)`` (see :func:`sklearn_costs._targets.target_matrix`), checked
+        by the loss (counts: non-negative integers)."""
+        y = target_matrix(y, n_rows, self.n_outputs_)
         self.loss_.check_target(y)
         return y
 
@@ -441,26 +423,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         random_state : int, RandomState or None
             Seed of the draws.
         """
-        params, linear = self._components(X)
-        rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        return self._draws_of(params, n_samples, rng, linear)
-
-    def _mean_of(self, params):
-        """What :meth:`predict` returns, from the members' parameters (a closed-loop simulation computes them
-        once per bin for the mean and the draws)."""
-        return mixture_mean(self._shape(self.loss_.mean(params)))  # as _mean_and_std computes it, to the last bit
-
-    def _draws_of(self, params, n_samples, rng, linear=None):
-        """What :meth:`sample` returns, from the members' parameters, the linear component (or None) and the NumPy
-        Generator ``rng``."""
-        draws = []
-        for m in range(self._members()):
-            numpy_params = {k: v[m].detach().cpu().double().numpy() for k, v in params.items()}
-            draws.append(np.stack([self.loss_.sample(numpy_params, rng) for _ in range(n_samples)]))
-        if linear is not None:
-            draws.append(rng.normal(linear[1], linear[2], size=(n_samples, *linear[1].shape)))
-        draws = mixture_sample(np.stack(draws), rng, self._mixture_weights(linear))
-        return draws[..., 0] if self._y_is_1d else draws
+        return self.predict_distribution(X).sample(n_samples, random_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,4 +1,5 @@
-"""The mixture of several predictive distributions: its mean and std, density, CDF, quantiles and draws.
+"""The mixture of several predictive distributions: its mean and std, density, CDF, quantiles and draws (its
+CRPS: :mod:`sklearn_costs._crps`).
 
 One set of rules for both ensembles of the package: the members an estimator trains side by side
 (``n_members``, with the Gaussian regressor's linear component) and the separate estimators of
@@ -45,26 +46,34 @@ def mixture_log_prob(log_probs, weights=None):
     return logsumexp(log_probs, axis=0, b=_weights(weights, len(log_probs), log_probs.ndim))
 
 
-def mixture_cdf(dists, y, weights=None):
-    """The mixture's CDF at ``y``: the weighted mean of the components' frozen ``scipy.stats`` distributions'
-    CDFs."""
-    cdfs = np.asarray([d.cdf(y) for d in dists])
-    return (_weights(weights, len(dists), cdfs.ndim) * cdfs).sum(0)
+def mixture_cdf(cdfs, weights=None):
+    """The mixture's CDF from its components' CDFs stacked along a first axis, ``(components, ...)``."""
+    cdfs = np.asarray(cdfs, dtype=np.float64)
+    return (_weights(weights, len(cdfs), cdfs.ndim) * cdfs).sum(0)
 
 
-def mixture_quantile(dists, q, weights=None):
-    """The mixture's ``q``-quantile, elementwise, for frozen ``scipy.stats`` distributions of one shape.
+def mixture_quantile(component_quantiles, cdf, q, discrete=False):
+    """The mixture's ``q``-quantile, elementwise: the smallest ``x`` with ``cdf(x) >= q``.
 
-    It lies between the components' own quantiles, and bisection on the mixture's CDF between them reaches
-    float64 resolution in 60 halvings. One component is its own mixture: its ``ppf``, exactly.
+    ``component_quantiles`` are the components' own ``q``-quantiles ``(components, ...)`` and ``cdf`` the
+    mixture's CDF of an array of their shape. The quantile lies between the components' smallest and largest
+    quantile (below the smallest, every component's CDF is below ``q``; at the largest, every one has reached
+    it), and bisection between them reaches float64 resolution in 60 halvings; for counts (``discrete``) it halves
+    over the integers until they meet. One component is its own mixture: its quantile, exactly.
     """
-    if len(dists) == 1:
-        return dists[0].ppf(q)
-    component_quantiles = [d.ppf(q) for d in dists]
-    lo, hi = np.min(component_quantiles, axis=0), np.max(component_quantiles, axis=0)
+    component_quantiles = np.asarray(component_quantiles, dtype=np.float64)
+    if len(component_quantiles) == 1:
+        return component_quantiles[0]
+    lo, hi = component_quantiles.min(0), component_quantiles.max(0)
+    if discrete:
+        while np.any(lo < hi):
+            mid = np.floor(0.5 * (lo + hi))
+            reached = cdf(mid) >= q
+            lo, hi = np.where(reached, lo, mid + 1), np.where(reached, mid, hi)
+        return lo
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        below = mixture_cdf(dists, mid, weights) < q
+        below = cdf(mid) < q
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
     return 0.5 * (lo + hi)
 

@@ -12,8 +12,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._distribution import DistributionRegressor, mean_log_density
-from ._mixture import mixture_log_prob, mixture_mean_std, mixture_quantile, mixture_sample
-from ._validation import POSITIVE_INT, Constraint, is_int
+from ._targets import targets_like
+from ._validation import POSITIVE_INT, Constraint, is_int, validated_sample_weight
+from .distributions import PredictiveDistribution
 from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
 
@@ -86,8 +87,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         The ensemble's parameters and the member's are checked before any member trains.
         """
         members = self._new_members()
-        members[0]._begin_fit()
-        members[0]._resolve_loss()
+        members[0].validate_parameters()
         return self._train(members, "fit", X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None):
@@ -125,18 +125,21 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "estimators_")
         return self.estimators_
 
+    def predict_distribution(self, X):
+        """The mixture of the members' predictive distributions, each member weighing ``1 / n_estimators``
+        (its own components keep their weights within it): a
+        :class:`~sklearn_costs.distributions.PredictiveDistribution`, which answers every prediction below."""
+        return PredictiveDistribution.mixture([m.predict_distribution(X) for m in self._members()])
+
     def predict(self, X, return_std=False):
         """The mixture's mean, and with ``return_std=True`` its std: the square root of the members' mean
         variance plus the variance of their means."""
-        members = self._members()
-        if not return_std:
-            return np.mean([m.predict(X) for m in members], axis=0)
-        means, stds = zip(*(m._mean_and_std(X) for m in members))
-        return mixture_mean_std(means, stds)
+        dist = self.predict_distribution(X)
+        return (dist.mean, dist.std) if return_std else dist.mean
 
     def log_likelihood(self, X, y):
         """Log-probability of each target under the mixture: ``log mean_m p_m(y | x)``."""
-        return mixture_log_prob([m.log_likelihood(X, y) for m in self._members()])
+        return self.predict_distribution(X).log_pdf(y)
 
     def _members_are_continuous(self):
         member = self.estimators_[0] if hasattr(self, "estimators_") else self.estimator
@@ -145,7 +148,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     @available_if(_members_are_continuous)
     def predict_cdf(self, X, y):
         """The mixture's CDF at the observed ``y``: the mean of the members' CDFs."""
-        return np.mean([m.predict_cdf(X, y) for m in self._members()], axis=0)
+        return self.predict_distribution(X).cdf(y)
 
     @available_if(_members_are_continuous)
     def predict_interval(self, X, coverage=0.9):
@@ -153,33 +156,21 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         bisection between the members' own quantiles)."""
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be in (0, 1); got {coverage!r}")
-        members = self._members()
-        # every component of every member, each member's weights divided by the number of members
-        dists, weights = [], []
-        for member in members:
-            member_dists, member_weights = member._component_distributions(X)
-            dists += member_dists
-            weights.append(np.full(len(member_dists), 1.0 / len(member_dists)) if member_weights is None
-                           else np.asarray(member_weights))
-        weights = np.concatenate(weights) / len(members)
-        tail = (1 - coverage) / 2
-        shape = members[0]._shape
-        return shape(mixture_quantile(dists, tail, weights)), shape(mixture_quantile(dists, 1 - tail, weights))
+        return self.predict_distribution(X).interval(coverage)
 
     def sample(self, X, n_samples=1, random_state=None):
-        """Draws from the mixture: each draw of each row comes from a member picked at random."""
-        members = self._members()
-        rng = check_random_state(random_state)
-        draws = np.stack([m.sample(X, n_samples, rng.randint(np.iinfo(np.int32).max)) for m in members])
-        return mixture_sample(draws, rng)
+        """Draws from the mixture, shape ``(n_samples, *predict(X).shape)``: each draw of each row comes from a
+        member picked at random."""
+        return self.predict_distribution(X).sample(n_samples, random_state)
 
     def score(self, X, y, sample_weight=None):
         """The members' own score, of the mixture: mean log predictive density for continuous targets (higher is
         better), mean D2 over neurons for counts."""
-        member = self._members()[0]
-        if member.loss_.task == "counts":
-            return poisson_d2_score(np.asarray(y, dtype=np.float64), self.predict(X), sample_weight=sample_weight)
-        return mean_log_density(self.log_likelihood(X, y), sample_weight)
+        dist = self.predict_distribution(X)
+        weight = validated_sample_weight(sample_weight, X)
+        if dist.discrete:
+            return poisson_d2_score(targets_like(y, dist.shape), dist.mean, sample_weight=weight)
+        return mean_log_density(dist.log_pdf(y), weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -10,9 +10,9 @@ from sklearn.utils._param_validation import Interval
 
 from ._distribution import REGRESSOR_DOC, DistributionRegressor, mean_log_density
 from ._linear_component import LINEAR_ROWS, bayesian_linear_predict, fit_bayesian_linear, stacking_weight
-from ._mixture import mixture_cdf, mixture_log_prob, mixture_quantile
+from ._mixture import mixture_log_prob
 from ._training import TensorDataset, evenly_spaced_rows
-from ._validation import AUTO
+from ._validation import AUTO, validated_sample_weight
 from .base import fill_common_parameters, shared_arguments
 from .losses import GaussianLoss
 
@@ -213,19 +213,9 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
 
     # ------------------------------------------------------------------------------------- predictions
 
-    def _component_distributions(self, X):
-        """The predictive distribution of each component for ``X`` (each member, then the linear component if
-        any), as frozen ``scipy.stats`` distributions over ``(n_rows, n_targets)`` in the units of ``y``, and their
-        weights in the mixture (None: equal)."""
-        params, linear = self._components(X)
-        dists = [self.loss_.scipy_distribution({k: v[m].detach().double().numpy() for k, v in params.items()})
-                 for m in range(self._members())]
-        if linear is not None:
-            dists.append(stats.norm(linear[1], linear[2]))
-        return dists, self._mixture_weights(linear)
-
     def predict_interval(self, X, coverage=0.9):
-        """Central prediction interval holding ``coverage`` of the predictive probability.
+        """Central prediction interval holding ``coverage`` of the predictive probability: the quantiles
+        ``(1 - coverage) / 2`` and ``(1 + coverage) / 2`` of :meth:`predict_distribution`.
 
         Returns
         -------
@@ -233,16 +223,12 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         """
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be in (0, 1); got {coverage!r}")
-        dists, weights = self._component_distributions(X)
-        tail = (1 - coverage) / 2
-        return (self._shape(mixture_quantile(dists, tail, weights)),
-                self._shape(mixture_quantile(dists, 1 - tail, weights)))
+        return self.predict_distribution(X).interval(coverage)
 
     def predict_cdf(self, X, y):
         """The predictive CDF at the observed ``y`` (probability integral transform), for calibration checks."""
-        dists, weights = self._component_distributions(X)
-        y = self._check_y(y, len(dists[0].mean()))
-        return self._shape(mixture_cdf(dists, y, weights))
+        dist = self.predict_distribution(X)
+        return dist.cdf(self._check_y(y, dist.shape[0]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -257,4 +243,4 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         rewards a calibrated std as well as an accurate mean, and ``GridSearchCV`` ranks losses by it fairly.
         It is the negative of the "test NLL" of the uncertainty literature.
         """
-        return mean_log_density(self.log_likelihood(X, y), sample_weight)
+        return mean_log_density(self.log_likelihood(X, y), validated_sample_weight(sample_weight, X))

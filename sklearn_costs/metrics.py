@@ -7,6 +7,7 @@ from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
 
 from . import _validation
+from ._targets import numeric_targets, targets_like
 
 _EPS = np.spacing(1)
 
@@ -27,8 +28,8 @@ def _answering_step(estimator, X, method, what):
 _CAN_ANSWER = {
     "predict_cdf": "it needs a continuous predictive distribution (GaussianUncertaintyRegressor, or a "
                    "DeepEnsembleRegressor of them); spike counts have none",
-    "log_likelihood": "it needs a predicted distribution (GaussianUncertaintyRegressor, PoissonSpikeRegressor or "
-                      "a DeepEnsembleRegressor of either)",
+    "predict_distribution": "it needs a predicted distribution (GaussianUncertaintyRegressor, "
+                            "PoissonSpikeRegressor or a DeepEnsembleRegressor of either)",
 }
 
 
@@ -63,8 +64,8 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None, sample_weight=None):
     >>> poisson_d2_per_target(y, np.array([[0.1, 1], [2, 1], [3.9, 1]])).round(3)
     array([0.963,   nan])
     """
-    y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
-    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    y_true = np.asarray(numeric_targets(y_true, "y_true"), dtype=np.float64).reshape(len(y_true), -1)
+    y_pred = np.asarray(numeric_targets(y_pred, "y_pred"), dtype=np.float64).reshape(len(y_pred), -1)
     for name, values, what in (("y_true", y_true, "observed counts"), ("y_pred", y_pred, "predicted rates")):
         bad = ~(values >= 0)  # negative or NaN
         if bad.any():
@@ -112,7 +113,9 @@ def gaussian_crps(y_true, mean, std):
     """
     from scipy.stats import norm
 
-    z = (np.asarray(y_true) - mean) / std
+    shape = np.broadcast_shapes(np.shape(mean), np.shape(std))
+    y_true = targets_like(y_true, shape, "y_true") if shape else np.asarray(y_true, dtype=np.float64)
+    z = (y_true - mean) / std
     return std * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
 
 
@@ -132,8 +135,8 @@ def neg_log_likelihood_scorer(estimator, X, y):
     >>> bool(neg_log_likelihood_scorer(model, X, y) < 0)
     True
     """
-    estimator, X = _answering_step(estimator, X, "log_likelihood", "neg_log_likelihood_scorer")
-    return float(np.mean(estimator.log_likelihood(X, y)))
+    estimator, X = _answering_step(estimator, X, "predict_distribution", "neg_log_likelihood_scorer")
+    return float(np.mean(estimator.predict_distribution(X).log_pdf(y)))
 
 
 poisson_d2_scorer = make_scorer(poisson_d2_score)
@@ -150,7 +153,7 @@ def interval_coverage(y_true, lower, upper):
     >>> interval_coverage([1.0, 2.0, 3.0, 4.0], [0, 0, 0, 0], [2, 2, 2, 2])
     0.5
     """
-    y_true = np.asarray(y_true)
+    y_true = targets_like(y_true, np.shape(lower), "y_true")
     return float(np.mean((y_true >= lower) & (y_true <= upper)))
 
 
@@ -217,19 +220,23 @@ def crps_from_samples(y_true, samples):
     0.23
     """
     samples = np.asarray(samples, dtype=np.float64)
-    first = np.mean(np.abs(samples - np.asarray(y_true)), axis=0)
+    y_true = targets_like(y_true, samples.shape[1:], "y_true")
+    first = np.mean(np.abs(samples - y_true), axis=0)
     half = len(samples) // 2
     second = np.mean(np.abs(samples[:half] - samples[half : 2 * half]), axis=0)
     return first - 0.5 * second
 
 
-def uncertainty_report(estimator, X, y, coverage=0.9, random_state=0):
+def uncertainty_report(estimator, X, y, coverage=0.9):
     """Every uncertainty metric of a fitted continuous regressor on ``(X, y)``: a
     :class:`~sklearn_costs.GaussianUncertaintyRegressor`, a :class:`~sklearn_costs.DeepEnsembleRegressor` of them,
     or a Pipeline ending in either.
 
-    Returns a dict: ``nll`` (mean negative log predictive density), ``rmse`` and ``r2`` of the mean, ``crps``
-    (closed form for a Gaussian prediction, else from 500 draws), ``coverage`` and ``width`` of the central
+    Each is computed from the estimator's predictive distribution, ``predict_distribution(X)`` (the mixture of
+    its members and linear component), and ``y`` is compared with it in the shape of the predictions (a Series
+    and a one-column DataFrame give the same numbers). Returns a dict: ``nll`` (mean negative log predictive
+    density), ``rmse`` and ``r2`` of the mean, ``crps`` (the mixture's exact CRPS:
+    :meth:`~sklearn_costs.distributions.PredictiveDistribution.crps`), ``coverage`` and ``width`` of the central
     ``coverage`` interval, and ``calibration_error``.
 
     Examples
@@ -244,23 +251,18 @@ def uncertainty_report(estimator, X, y, coverage=0.9, random_state=0):
     from sklearn.metrics import r2_score
 
     estimator, X = _answering_step(estimator, X, "predict_cdf", "uncertainty_report")
-    y = np.asarray(y, dtype=np.float64)
-    mean = estimator.predict(X)
-    lower, upper = estimator.predict_interval(X, coverage)
-    loss = getattr(estimator, "loss_", None)  # a mixture (DeepEnsembleRegressor) has none: it is not Gaussian
-    if getattr(loss, "name", None) in ("gaussian", "mse", "beta_nll"):
-        _, std = estimator.predict(X, return_std=True)
-        crps = gaussian_crps(y, mean, std)
-    else:
-        crps = crps_from_samples(y, estimator.sample(X, n_samples=500, random_state=random_state))
+    dist = estimator.predict_distribution(X)
+    y = targets_like(y, dist.shape)
+    mean = dist.mean
+    lower, upper = dist.interval(coverage)
     return {
-        "nll": -float(np.mean(estimator.log_likelihood(X, y))),
+        "nll": -float(np.mean(dist.log_pdf(y))),
         "rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
         "r2": float(r2_score(y, mean)),
-        "crps": float(np.mean(crps)),
+        "crps": float(np.mean(dist.crps(y))),
         "coverage": interval_coverage(y, lower, upper),
         "width": mean_interval_width(lower, upper),
-        "calibration_error": regression_calibration_error(estimator.predict_cdf(X, y)),
+        "calibration_error": regression_calibration_error(dist.cdf(y)),
     }
 
 
@@ -279,7 +281,7 @@ def neg_calibration_error_scorer(estimator, X, y):
     True
     """
     estimator, X = _answering_step(estimator, X, "predict_cdf", "neg_calibration_error_scorer")
-    return -regression_calibration_error(estimator.predict_cdf(X, y))
+    return -regression_calibration_error(estimator.predict_distribution(X).cdf(y))
 
 
 # ----------------------------------------------------------------------------------------------------- retrieval

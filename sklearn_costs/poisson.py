@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._distribution import REGRESSOR_DOC, DistributionRegressor
+from ._validation import validated_sample_weight
 from .base import fill_common_parameters, shared_arguments
 from .metrics import poisson_d2_per_target, poisson_d2_score
 
@@ -100,11 +101,14 @@ class PoissonSpikeRegressor(DistributionRegressor):
         in ``y`` have no defined D2 and are left out of the mean. With ``sample_weight`` the deviances (and the
         null's mean rate) are weighted.
         """
-        return poisson_d2_score(self._check_y(y, len(y)), self.predict(X), sample_weight=sample_weight)
+        mean = self.predict_distribution(X).mean
+        weight = validated_sample_weight(sample_weight, X)
+        return poisson_d2_score(self._check_y(y, len(mean)), mean, sample_weight=weight)
 
     def score_per_neuron(self, X, y):
         """D2 of each neuron (NaN for a neuron without spikes in ``y``), shape ``(n_neurons,)``."""
-        return poisson_d2_per_target(self._check_y(y, len(y)), self.predict(X))
+        mean = self.predict_distribution(X).mean
+        return poisson_d2_per_target(self._check_y(y, len(mean)), mean)
 
     def _glm_layer(self):
         if getattr(self, "net_", None) is None or self.net_.module_.body:

@@ -9,11 +9,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._distribution import DistributionRegressor
-from ._pynapple import features_to_pandas
+from ._pynapple import EPOCH_LABELS, features_to_pandas
 from .preprocessing.history import SpikeHistory
 from .preprocessing.lags import LagFeatures
-from .preprocessing.segments import segment_starts
+from .preprocessing.segments import segment_starts, split_column
 
 #: A predicted count per bin beyond which a simulation has run away (NumPy's Poisson sampler stops near 1e19).
 MAX_RATE = 1e6
@@ -23,10 +22,14 @@ def _covariates(history, X):
     """``(trials, covariates)``: the non-count input columns of ``history`` taken from ``X`` (by name from a
     DataFrame, in input order from an array), as float64."""
     names = list(getattr(history, "feature_names_in_", []))
-    others = history._passthrough()
+    others = np.setdiff1d(np.arange(history.n_features_in_), history.counts_)  # the columns passed through
     trials = None
     if isinstance(X, pd.DataFrame):
-        trials, X = history._split_trials(X)
+        if history.trial_col is not None:
+            trials, X = split_column(X, history.trial_col)
+        else:  # a TsdFrame over several epochs: its epochs are the trials
+            epochs = X.attrs.get(EPOCH_LABELS)
+            trials = epochs if epochs is not None and len(epochs) == len(X) else None
         if names and any(isinstance(c, str) for c in X.columns):  # else by position, as scikit-learn reads it
             wanted = [names[i] for i in others]
             missing = [c for c in wanted if c not in X.columns]
@@ -119,10 +122,8 @@ def simulate_recurrent(model, X, *, random_state=None):
     basis = history.basis_ if history.basis_ is not None else np.eye(history.n_lags)
     n_lags = history.n_lags
     rng = check_random_state(random_state)
-    # the one-pass path computes the members' mixture only: a model with a linear component goes through predict
-    fast = isinstance(final, DistributionRegressor) and not getattr(final, "linear_weight_", 0.0)
-    if fast:
-        rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+    # one prediction for the rate and the draw; another estimator with sample() is asked twice
+    has_distribution = hasattr(final, "predict_distribution")
     counts = np.zeros((n_bins, n_neurons))
     rates = np.zeros((n_bins, n_neurons))
     transform_rest = rest[:-1]
@@ -138,9 +139,9 @@ def simulate_recurrent(model, X, *, random_state=None):
             row = pd.DataFrame(row, columns=names)
         if len(transform_rest):
             row = transform_rest.transform(row)
-        if fast:  # one forward pass for the rate and the draw, on a row built here (no validation)
-            params = final._member_params(np.asarray(row, dtype=np.float32), validated=True)
-            rate = final._mean_of(params).reshape(-1)
+        if has_distribution:
+            dist = final.predict_distribution(row)
+            rate = np.asarray(dist.mean).reshape(-1)
         else:
             rate = np.asarray(final.predict(row)).reshape(-1)
         if not np.all(np.isfinite(rate) & (rate < MAX_RATE)):
@@ -150,7 +151,7 @@ def simulate_recurrent(model, X, *, random_state=None):
                 "refractoriness damps it, a known property of fitted coupled GLMs); fit with more data or a "
                 "penalty (weight_decay), fewer lags, or simulate shorter trials (history restarts at each trial)"
             )
-        draws = final._draws_of(params, 1, rng) if fast else final.sample(row, random_state=rng)
+        draws = dist.sample(1, random_state=rng) if has_distribution else final.sample(row, random_state=rng)
         rates[t], counts[t] = rate, np.asarray(draws).reshape(-1)
     if index is None:
         return counts, rates

@@ -10,7 +10,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor
-from sklearn_costs._mixture import mixture_cdf
 from sklearn_costs.datasets import make_heteroscedastic_regression
 
 
@@ -53,12 +52,11 @@ def test_log_likelihood_and_cdf_are_those_of_the_mixture(fitted, data):
 def test_interval_holds_the_mixture_probability(fitted, data):
     _, test = data
     lower, upper = fitted.predict_interval(test.X.iloc[:50], coverage=0.8)
-    members = [m._component_distributions(test.X.iloc[:50]) for m in fitted.estimators_]
-    # the members' scipy distributions hold (n_rows, n_outputs) parameters
-    np.testing.assert_allclose(np.mean([mixture_cdf(d, lower[:, None], w) for d, w in members], axis=0), 0.1,
-                               atol=1e-9)
-    np.testing.assert_allclose(np.mean([mixture_cdf(d, upper[:, None], w) for d, w in members], axis=0), 0.9,
-                               atol=1e-9)
+    members = [m.predict_distribution(test.X.iloc[:50]) for m in fitted.estimators_]
+    # every component of every member, by its own scipy distribution
+    for bound, level in ((lower, 0.1), (upper, 0.9)):
+        cdf = np.mean([sum(w * c.cdf(bound) for w, c in zip(m.weights, m.components)) for m in members], axis=0)
+        np.testing.assert_allclose(cdf, level, atol=1e-9)
     with pytest.raises(ValueError, match="coverage must be in"):
         fitted.predict_interval(test.X, coverage=1.0)
 

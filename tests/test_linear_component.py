@@ -99,7 +99,7 @@ def test_the_linear_part_never_changes_the_networks():
     fits = [GaussianUncertaintyRegressor(hidden_layer_sizes=(16,), max_epochs=20, linear_weight=w,
                                          random_state=0).fit(X, y) for w in ("auto", 0, 0.7)]
     for fit in fits[1:]:
-        for name, value in fits[0].predict_distribution(X).items():
+        for name, value in fits[0].predict_distribution(X).params.items():
             np.testing.assert_array_equal(fit.predict_distribution(X)[name], value)
     assert fits[1].linear_weight_ == 0.0 and fits[1]._linear_component is None
 
