@@ -111,6 +111,27 @@ def _is_loss(value) -> bool:
 LOSS = Constraint("a registered loss name (str), a sklearn_costs.losses.Loss subclass or a Loss instance", _is_loss)
 
 
+class ParameterChecks:
+    """Mixin of the estimators and losses: :meth:`check_parameters`, the public face of scikit-learn's own check
+    of ``_parameter_constraints``, for the code that builds one from stored parameters (the registry,
+    :func:`sklearn_costs.persistence.load`)."""
+
+    def check_parameters(self):
+        """Raise ``InvalidParameterError`` (a ``ValueError``) naming the first parameter outside its constraints
+        (``_parameter_constraints``), as ``fit`` does before it reads any data; return ``self``.
+
+        Examples
+        --------
+        >>> from sklearn_costs import PoissonSpikeRegressor
+        >>> PoissonSpikeRegressor(max_epochs=0).check_parameters()
+        Traceback (most recent call last):
+        ...
+        sklearn.utils._param_validation.InvalidParameterError: The 'max_epochs' parameter of ...
+        """
+        self._validate_params()
+        return self
+
+
 def validated_sample_weight(sample_weight, X):
     """``sample_weight`` checked as float64, or None when it weighs every row alike (the unweighted fit or score
     is then exactly the same): the one check of the weights of ``fit``, ``partial_fit`` and ``score`` of every

@@ -39,6 +39,7 @@ from ._validation import (
     POSITIVE_INT,
     POSITIVE_REAL,
     Constraint,
+    ParameterChecks,
     is_int,
 )
 from .losses import get_loss
@@ -98,7 +99,7 @@ def keeps_state_on_error(fit):
     return names_the_estimator(wrapper)
 
 
-class NeuralCostEstimator(NetLifecycle, BaseEstimator):
+class NeuralCostEstimator(NetLifecycle, ParameterChecks, BaseEstimator):
     """Base of the estimators: a network trained by skorch on a likelihood chosen by ``loss``.
 
     Subclasses set ``_task`` (the loss task) and ``_validation_split`` (``"random"`` or ``"tail"``), implement

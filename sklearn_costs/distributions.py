@@ -236,13 +236,7 @@ class PredictiveDistribution:
     def components(self) -> list:
         """Every component as a frozen ``scipy.stats`` distribution over arrays of :attr:`shape` (a deep
         ensemble's: every member's, flattened), in the order of :attr:`weights`."""
-        return self._scipy_components(squeeze=self._one_dimensional)
-
-    def _scipy_components(self, squeeze=False):
-        out = []
-        for part in self._parts:
-            out += part._scipy_components(squeeze) if self._nested else part.scipy_components(squeeze)
-        return out
+        return _scipy_components(self, squeeze=self._one_dimensional)
 
     @property
     def params(self) -> dict:
@@ -298,15 +292,6 @@ class PredictiveDistribution:
 
     def _ppf(self, q):
         return mixture_quantile(self._stack("ppf", q), self._cdf, q, self.discrete)
-
-    def _sample(self, n_samples, random_state):
-        """``(n_samples, n_rows, n_targets)`` draws; ``random_state`` a ``RandomState``."""
-        if self._nested:
-            draws = np.stack([p._sample(n_samples, random_state) for p in self._parts])
-            return mixture_sample(draws, random_state, self._weights)
-        rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-        draws = np.concatenate([p.draws(n_samples, rng) for p in self._parts])
-        return mixture_sample(draws, rng, self._weights)
 
     # -------------------------------------------------------------------------------------- public
 
@@ -366,7 +351,7 @@ class PredictiveDistribution:
         """
         if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
-        return self._squeeze(self._sample(int(n_samples), check_random_state(random_state)))
+        return self._squeeze(_draws(self, int(n_samples), check_random_state(random_state)))
 
     def crps(self, y) -> np.ndarray:
         """Continuous ranked probability score of the mixture at the observed ``y``, ``integral (F(x) - 1{x >=
@@ -378,7 +363,7 @@ class PredictiveDistribution:
         quadrature); see ``sklearn_costs._crps``.
         """
         y = self._targets(y)
-        dists, weights = self._scipy_components(), self.weights
+        dists, weights = _scipy_components(self), self.weights
         if self.discrete:
             return self._squeeze(count_crps(dists, weights, y))
         if all(is_gaussian(d) for d in dists):
@@ -386,3 +371,21 @@ class PredictiveDistribution:
             stds = [np.broadcast_to(d.std(), y.shape) for d in dists]
             return self._squeeze(gaussian_mixture_crps(means, stds, weights, y))
         return self._squeeze(integrated_crps(dists, weights, y))
+
+
+def _scipy_components(dist, squeeze=False):
+    """Every component of ``dist`` as a frozen ``scipy.stats`` distribution (a deep ensemble's: every member's)."""
+    out = []
+    for part in dist._parts:
+        out += _scipy_components(part, squeeze) if dist._nested else part.scipy_components(squeeze)
+    return out
+
+
+def _draws(dist, n_samples, random_state):
+    """``(n_samples, n_rows, n_targets)`` draws; ``random_state`` a ``RandomState``."""
+    if dist._nested:
+        draws = np.stack([_draws(p, n_samples, random_state) for p in dist._parts])
+        return mixture_sample(draws, random_state, dist._weights)
+    rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    draws = np.concatenate([p.draws(n_samples, rng) for p in dist._parts])
+    return mixture_sample(draws, rng, dist._weights)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._distribution import DistributionRegressor, mean_log_density
 from ._targets import targets_like
-from ._validation import POSITIVE_INT, Constraint, is_int, validated_sample_weight
+from ._validation import POSITIVE_INT, Constraint, ParameterChecks, is_int, validated_sample_weight
 from .distributions import PredictiveDistribution
 from .gaussian import GaussianUncertaintyRegressor
 from .metrics import poisson_d2_score
@@ -24,7 +24,7 @@ def _train_member(estimator, method, X, y, sample_weight):
     return getattr(estimator, method)(X, y, sample_weight=sample_weight)
 
 
-class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, ParameterChecks, BaseEstimator):
     """A deep ensemble (Lakshminarayanan et al. 2017): ``n_estimators`` copies of a distribution regressor, each
     trained from its own random start, predicting the equal mixture of their predictive distributions.
 

@@ -315,7 +315,7 @@ class _Reader:
                              "was altered")
         estimator = cls(**{k: self.value(v) for k, v in params.items()})
         try:
-            estimator._validate_params()
+            estimator.check_parameters()
         except (ValueError, TypeError) as exc:
             raise ValueError(f"the file holds a {name} whose parameters are not valid: {exc} The file was altered or "
                              "written by other code; load refuses it.") from exc
@@ -380,7 +380,7 @@ class _Reader:
         if tag == "__loss__":
             loss = self.loss(value).set_params(**self.value(value["params"]))
             try:
-                loss._validate_params()
+                loss.check_parameters()
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"the file holds a loss {content!r} whose parameters are not valid: {exc} The file "
                                  "was altered or written by other code; load refuses it.") from exc

@@ -235,7 +235,7 @@ def test_permuting_the_targets_of_rows_of_weight_zero_changes_nothing(models, es
 
 ELSEWHERE = pytest.mark.xfail(strict=False, reason="fixed on another branch")
 #: The one-row draws of a model with a linear component (the Gaussian regressor's) fail to stack.
-SAMPLE_ONE_ROW = {"gaussian": ELSEWHERE, "ensemble": ELSEWHERE}
+SAMPLE_ONE_ROW = {}
 
 
 def _refit_copy(models, estimator, kind, path):
@@ -284,7 +284,6 @@ def test_zero_weight_on_every_row_held_out_for_early_stopping_is_refused(models,
         make().fit(X, y, sample_weight=weight)
 
 
-@ELSEWHERE
 @pytest.mark.parametrize("path", ["fit", "partial_fit", "pipeline"])
 @pytest.mark.parametrize("estimator", REGRESSORS)
 def test_a_target_of_strings_is_refused_clearly(models, estimator, path):

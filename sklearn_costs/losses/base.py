@@ -109,6 +109,8 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._validation import ParameterChecks
+
 TASKS = ("counts", "continuous", "embedding")
 
 # The largest raw value handed to exp(): exp(60) ~ 1e26 is finite in float32, exp(89) is not.
@@ -119,22 +121,13 @@ POSITIVE_LINKS = StrOptions({"softplus", "exp"})
 POSITIVE_FLOAT = Interval(numbers.Real, 0, None, closed="neither")
 
 
-class Loss(BaseEstimator):
+class Loss(ParameterChecks, BaseEstimator):
     """Base of every loss: a name, a task, and scikit-learn style hyper-parameters."""
 
     name: str = ""
     task: str = ""
     #: ``{parameter: [constraint, ...]}`` as in scikit-learn estimators; a value is valid when it satisfies one.
     _parameter_constraints: dict = {}
-
-    def check_parameters(self):
-        """Raise ``InvalidParameterError`` (a ``ValueError``) naming the first parameter outside its constraints
-        (``_parameter_constraints``); return the loss.
-
-        scikit-learn's own check, run by :func:`~sklearn_costs.losses.get_loss` whenever an estimator takes a loss.
-        """
-        self._validate_params()
-        return self
 
     def __repr__(self, N_CHAR_MAX=200):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
