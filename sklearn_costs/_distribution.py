@@ -137,8 +137,12 @@ def _training_targets(y):
     return y.astype(np.float32, copy=False)
 
 
-def _init_sample(y):
-    """``y`` (a tensor), or ``INIT_ROWS`` of its rows evenly spaced, as float32: what ``loss.init_raw`` sees."""
+def _init_sample(y, weight=None):
+    """The rows of ``y`` (a tensor) that weigh something (``weight`` > 0; all without weights), or ``INIT_ROWS`` of
+    them evenly spaced, as float32: what ``loss.init_raw`` sees. A row of weight 0 counts for nothing, not even in
+    the network's starting point."""
+    if weight is not None:
+        y = y[weight > 0]
     rows = evenly_spaced_rows(len(y), INIT_ROWS, y.device)
     return (y if rows is None else y[rows]).to(torch.float32)
 
@@ -294,7 +298,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             body = mlp(X.shape[1], hidden, self.activation, self.dropout)
         else:
             body = MemberMLP(members, X.shape[1], hidden, activation=self.activation, dropout=self.dropout)
-        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(_init_sample(y)), members=members)
+        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(_init_sample(y, weight)), members=members)
         return DistributionNetwork(Standardize.of(X, weight, clip=self._setting("clip_inputs")), body, head)
 
     def _criterion(self, loss):

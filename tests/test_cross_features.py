@@ -205,8 +205,6 @@ def test_every_path_to_a_model_gives_its_shapes_names_and_predictions(models, es
         np.testing.assert_array_equal(values, _values(_output(unweighted, X)))
 
 
-@pytest.mark.xfail(strict=True, reason="defect found here: the output layer's starting point (loss.init_raw in "
-                   "DistributionRegressor._build_module) is computed from every row's target, weights ignored")
 @pytest.mark.parametrize("estimator", REGRESSORS)
 def test_the_targets_of_rows_of_weight_zero_do_not_matter(models, estimator):
     """A row of weight 0 counts for nothing (an integer weight counts a row as that many copies): other targets
