@@ -217,20 +217,6 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
     def _members(self) -> int:
         return self._setting("n_members")
 
-    def validate_parameters(self):
-        """Check every parameter, the loss included, as ``fit`` does before it reads any data, and return the
-        loss instance that ``fit`` would train with; the estimator is not changed. A meta-estimator
-        (:class:`~sklearn_costs.DeepEnsembleRegressor`) calls it to refuse bad parameters before training.
-
-        Raises
-        ------
-        ValueError or TypeError
-            Naming the first parameter out of range, an unknown loss name, or a loss that breaks the loss
-            contract.
-        """
-        self._begin_fit()
-        return self._resolve_loss()
-
     @keeps_state_on_error
     def fit(self, X, y, sample_weight=None):
         """Fit the network to ``X`` and the targets ``y`` by minimising the loss's negative log-likelihood.
@@ -263,7 +249,8 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         On any error, and on ``KeyboardInterrupt`` (Ctrl-C, which propagates), the estimator is left exactly as it
         was before this call.
         """
-        loss = self.validate_parameters()
+        self._begin_fit()
+        loss = self._resolve_loss()
         y = to_pandas(y)
         names = target_names(y)
         if y is not None:  # None: scikit-learn's own message that y is required
@@ -298,7 +285,8 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             body = mlp(X.shape[1], hidden, self.activation, self.dropout)
         else:
             body = MemberMLP(members, X.shape[1], hidden, activation=self.activation, dropout=self.dropout)
-        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(_init_sample(y, weight)), members=members)
+        head = DistributionHead(width, y.shape[1], loss.shared_mask, loss.init_raw(_init_sample(y, weight)),
+                                members=members)
         return DistributionNetwork(Standardize.of(X, weight, clip=self._setting("clip_inputs")), body, head)
 
     def _criterion(self, loss):

@@ -87,17 +87,32 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, ParameterChecks,
         The ensemble's parameters and the member's are checked before any member trains.
         """
         members = self._new_members()
-        members[0].validate_parameters()
+        members[0].check_parameters()  # each member checks its loss first thing in its fit
         return self._train(members, "fit", X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of every member on the chunk ``(X, y)`` (see the member's ``partial_fit``); the first call
         starts the members from their seeds. The fitted state changes only when all of them trained."""
         if hasattr(self, "estimators_"):
-            members = [copy.deepcopy(m) for m in self.estimators_]
+            members = self._continued_members()
         else:
             members = self._new_members()
         return self._train(members, "partial_fit", X, y, sample_weight)
+
+    def _continued_members(self):
+        """Copies of the fitted members with the member's current parameters (each keeps its own seed), for a
+        partial_fit that continues them: each member then takes the new training parameters (``estimator__lr``)
+        and refuses a change to its network, by its own partial_fit rule."""
+        self._validate_params()
+        if self.n_estimators != len(self.estimators_):
+            raise ValueError(
+                f"partial_fit continues the {len(self.estimators_)} members fitted so far, but n_estimators is now "
+                f"{self.n_estimators}; call fit to train a new ensemble of {self.n_estimators} (the fitted one is "
+                "left as it was)."
+            )
+        base = GaussianUncertaintyRegressor() if self.estimator is None else self.estimator
+        params = {k: v for k, v in base.get_params(deep=False).items() if k != "random_state"}
+        return [copy.deepcopy(member).set_params(**params) for member in self.estimators_]
 
     def _new_members(self):
         """Unfitted clones of the member, each with its own seed drawn from ``random_state``."""

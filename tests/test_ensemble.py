@@ -119,3 +119,23 @@ def test_not_fitted():
 
     with pytest.raises(NotFittedError):
         DeepEnsembleRegressor().predict(np.zeros((2, 3)))
+
+
+def test_partial_fit_takes_the_members_new_training_parameters_and_refuses_another_count():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    y = X[:, 0] + 0.1 * rng.normal(size=80)
+    member = GaussianUncertaintyRegressor(hidden_layer_sizes=(4,), n_members=1, linear_weight=0, lr=1e-3)
+    ensemble = DeepEnsembleRegressor(member, n_estimators=2, random_state=0).partial_fit(X, y)
+    before = ensemble.predict(X)
+    ensemble.set_params(estimator__lr=0.05).partial_fit(X, y)
+    assert [m.net_.optimizer_.param_groups[0]["lr"] for m in ensemble.estimators_] == [0.05, 0.05]
+    assert [m.n_iter_ for m in ensemble.estimators_] == [2, 2]
+    for change, message in [({"n_estimators": 3}, "continues the 2 members fitted so far, but n_estimators is now 3"),
+                            ({"estimator__hidden_layer_sizes": (8,)}, "hidden_layer_sizes changed")]:
+        fitted = ensemble.predict(X)
+        with pytest.raises(ValueError, match=message):
+            ensemble.set_params(**change).partial_fit(X, y)
+        np.testing.assert_array_equal(ensemble.predict(X), fitted)
+        ensemble.set_params(n_estimators=2, estimator__hidden_layer_sizes=(4,))
+    assert not np.array_equal(before, ensemble.predict(X))
