@@ -7,6 +7,7 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._members import by_member, members_first, members_objective
 from ._pynapple import target_names, time_indexed, to_pandas
 from ._targets import numeric_targets, target_matrix
 from ._training import MemberSliceLoader, evenly_spaced_rows
@@ -157,13 +158,13 @@ class _PredictedMean:
 
     def __call__(self, raw):
         mean = self.loss.mean(self.loss.link(raw))
-        return mean.reshape(len(mean), self.members, -1).mean(1)
+        return by_member(mean, self.members).mean(1)
 
 
 class _MembersCriterion(_LossCriterion):
     """The loss of ``members`` networks side by side (their outputs one after the other along the targets), with
-    the members folded into the batch so that the loss is called once: the mean of the members' losses, with the
-    gradient of their sum.
+    the members folded into the batch so that the loss is called once, scaled as every member objective is
+    (:func:`~sklearn_costs._members.members_objective`).
 
     In training the targets are ``(rows, members, targets)``, each member's own rows
     (:class:`~sklearn_costs._training.MemberSliceLoader`); in evaluation ``(rows, targets)``, the same rows for
@@ -177,8 +178,7 @@ class _MembersCriterion(_LossCriterion):
     def forward(self, y_pred, y_true):
         y, weight = y_true if isinstance(y_true, (tuple, list)) else (y_true, None)
         rows, members = len(y_pred), self.members
-        raw = y_pred.reshape(rows, members, -1, y_pred.shape[-1]).transpose(0, 1)
-        raw = raw.reshape(rows * members, -1, y_pred.shape[-1])  # member-major
+        raw = members_first(y_pred, members).reshape(rows * members, -1, y_pred.shape[-1])  # member-major
         if y.ndim == 3:
             y = y.transpose(0, 1).reshape(rows * members, -1)
             weight = None if weight is None else weight.transpose(0, 1).reshape(-1)
@@ -186,10 +186,7 @@ class _MembersCriterion(_LossCriterion):
             y = y.repeat(members, 1)
             weight = None if weight is None else weight.repeat(members)
         mean = self.loss(raw, y) if weight is None else self.loss(raw, y, weight)
-        # the value is the members' mean loss (comparable to one network's), the gradient that of their sum: each
-        # member's weights get the gradient of its own loss, as a separately trained network would (plain SGD
-        # would otherwise train each member at lr / members)
-        return mean + (members - 1) * (mean - mean.detach())
+        return members_objective(mean, members)
 
 
 class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
@@ -326,7 +323,7 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         if self._target_scaling:
             loc, scale = (torch.as_tensor(np.tile(v, members)) for v in (self.y_loc_, self.y_scale_))
             params = self.loss_.rescale(params, loc, scale)
-        return {k: v.reshape(len(v), members, -1).transpose(0, 1) for k, v in params.items()}
+        return {k: members_first(v, members) for k, v in params.items()}
 
     def _linear_part(self, X):
         """The linear component mixed into the prediction, for validated ``X``: ``(weight, mean, std)``, the means

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._distribution import REGRESSOR_DOC, DistributionRegressor, mean_log_density
 from ._linear_component import LINEAR_ROWS, bayesian_linear_predict, fit_bayesian_linear, stacking_weight
+from ._members import members_first
 from ._mixture import mixture_log_prob
 from ._training import TensorDataset, evenly_spaced_rows
 from ._validation import AUTO, validated_sample_weight
@@ -198,7 +199,7 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
         with torch.no_grad():
             params = loss.link(net.forward(valid.X.to(X.device), training=False, device=X.device))
             members = self._members()
-            params = {k: v.double().cpu().reshape(len(v), members, -1).transpose(0, 1) for k, v in params.items()}
+            params = {k: members_first(v.double().cpu(), members) for k, v in params.items()}
             log_p_members = loss.log_prob(params, torch.as_tensor(valid_y)).numpy()
         weight_ = stacking_weight(mixture_log_prob(log_p_members), stats.norm.logpdf(valid_y, linear_mean, linear_std),
                                   None if valid.w is None else valid.w.double().numpy())

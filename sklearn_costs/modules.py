@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from ._members import by_member
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -158,7 +160,7 @@ class EmbeddingNetwork(nn.Module):
             return z
         if self.members == 1:
             return nn.functional.normalize(z, dim=1)
-        z = nn.functional.normalize(z.reshape(len(z), self.members, -1), dim=2) / math.sqrt(self.members)
+        z = nn.functional.normalize(by_member(z, self.members), dim=2) / math.sqrt(self.members)
         return z.reshape(len(z), -1)
 
 

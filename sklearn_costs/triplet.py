@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from ._members import by_member, members_objective
 from ._training import IdentityBatchLoader
 from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT, validated_sample_weight
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
@@ -472,7 +473,8 @@ miner_
 
 
 class _MemberCriterion(torch.nn.Module):
-    """The loss of each member's embedding on its own, averaged over the members: the members learn as if trained
+    """The loss of each member's embedding on its own (each member mines its own triplets), scaled as every
+    member objective is (:func:`~sklearn_costs._members.members_objective`): the members learn as if trained
     apart, although they run as one network."""
 
     def __init__(self, loss, members, normalized):
@@ -485,7 +487,8 @@ class _MemberCriterion(torch.nn.Module):
         labels, weight = y_true if isinstance(y_true, (tuple, list)) else (y_true, None)  # (labels, weights)
         if self.members == 1:
             return self.loss(y_pred, labels, weight)
-        per_member = y_pred.reshape(len(y_pred), self.members, -1)
+        per_member = by_member(y_pred, self.members)
         if self.normalized:  # undo EmbeddingNetwork's 1 / sqrt(members): each member's embedding has unit norm
             per_member = per_member * self.members**0.5
-        return sum(self.loss(per_member[:, m], labels, weight) for m in range(self.members)) / self.members
+        mean = sum(self.loss(per_member[:, m], labels, weight) for m in range(self.members)) / self.members
+        return members_objective(mean, self.members)

@@ -207,3 +207,22 @@ def test_the_clipping_range_ignores_rows_of_zero_weight():
                                          random_state=0)
     model.fit(X, y, sample_weight=weight)
     np.testing.assert_allclose(model.predict([[100.0]]), model.predict([[1.0]]), rtol=1e-6)
+
+
+def test_the_embedders_members_get_the_gradient_of_their_own_loss_as_the_regressors_do():
+    from sklearn_costs.losses import TripletLoss
+    from sklearn_costs.triplet import _MemberCriterion
+
+    gen = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(12, 3 * 4, generator=gen, requires_grad=True)  # 3 members of 4 dimensions
+    labels = torch.arange(12) % 4
+    loss = TripletLoss(miner="all")
+    value = _MemberCriterion(loss, members=3, normalized=False)(embeddings, labels)
+    value.backward()
+    for m in range(3):
+        part = embeddings.detach()[:, 4 * m : 4 * (m + 1)].clone().requires_grad_(True)
+        single = loss(part, labels)
+        single.backward()
+        torch.testing.assert_close(embeddings.grad[:, 4 * m : 4 * (m + 1)], part.grad)
+    parts = [loss(embeddings.detach()[:, 4 * m : 4 * (m + 1)], labels) for m in range(3)]
+    torch.testing.assert_close(value.detach(), sum(parts) / 3)
