@@ -138,6 +138,15 @@ class PredictiveDistribution:
     ``y``, else ``(n_rows, n_targets)``. Observed ``y`` may come in either shape (a Series or a one-column
     DataFrame alike).
 
+    Parameters
+    ----------
+    parts : list
+        The components, built by :meth:`from_loss`, :meth:`with_gaussian` and :meth:`mixture` (use those).
+    weights : array-like or None, default=None
+        The parts' mixture weights, summing to 1; None: equal.
+    one_dimensional : bool, default=False
+        Results drop the targets' axis (an estimator fitted on a 1-D ``y``).
+
     Attributes
     ----------
     shape : tuple

@@ -6,8 +6,7 @@ import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
 
-from . import _validation
-from ._targets import numeric_targets, targets_like
+from . import _targets, _validation
 
 _EPS = np.spacing(1)
 
@@ -64,8 +63,8 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None, sample_weight=None):
     >>> poisson_d2_per_target(y, np.array([[0.1, 1], [2, 1], [3.9, 1]])).round(3)
     array([0.963,   nan])
     """
-    y_true = np.asarray(numeric_targets(y_true, "y_true"), dtype=np.float64).reshape(len(y_true), -1)
-    y_pred = np.asarray(numeric_targets(y_pred, "y_pred"), dtype=np.float64).reshape(len(y_pred), -1)
+    y_true = np.asarray(_targets.numeric_targets(y_true, "y_true"), dtype=np.float64).reshape(len(y_true), -1)
+    y_pred = np.asarray(_targets.numeric_targets(y_pred, "y_pred"), dtype=np.float64).reshape(len(y_pred), -1)
     for name, values, what in (("y_true", y_true, "observed counts"), ("y_pred", y_pred, "predicted rates")):
         bad = ~(values >= 0)  # negative or NaN
         if bad.any():
@@ -114,7 +113,7 @@ def gaussian_crps(y_true, mean, std):
     from scipy.stats import norm
 
     shape = np.broadcast_shapes(np.shape(mean), np.shape(std))
-    y_true = targets_like(y_true, shape, "y_true") if shape else np.asarray(y_true, dtype=np.float64)
+    y_true = _targets.targets_like(y_true, shape, "y_true") if shape else np.asarray(y_true, dtype=np.float64)
     z = (y_true - mean) / std
     return std * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
 
@@ -153,7 +152,7 @@ def interval_coverage(y_true, lower, upper):
     >>> interval_coverage([1.0, 2.0, 3.0, 4.0], [0, 0, 0, 0], [2, 2, 2, 2])
     0.5
     """
-    y_true = targets_like(y_true, np.shape(lower), "y_true")
+    y_true = _targets.targets_like(y_true, np.shape(lower), "y_true")
     return float(np.mean((y_true >= lower) & (y_true <= upper)))
 
 
@@ -220,7 +219,7 @@ def crps_from_samples(y_true, samples):
     0.23
     """
     samples = np.asarray(samples, dtype=np.float64)
-    y_true = targets_like(y_true, samples.shape[1:], "y_true")
+    y_true = _targets.targets_like(y_true, samples.shape[1:], "y_true")
     first = np.mean(np.abs(samples - y_true), axis=0)
     half = len(samples) // 2
     second = np.mean(np.abs(samples[:half] - samples[half : 2 * half]), axis=0)
@@ -252,7 +251,7 @@ def uncertainty_report(estimator, X, y, coverage=0.9):
 
     estimator, X = _answering_step(estimator, X, "predict_cdf", "uncertainty_report")
     dist = estimator.predict_distribution(X)
-    y = targets_like(y, dist.shape)
+    y = _targets.targets_like(y, dist.shape)
     mean = dist.mean
     lower, upper = dist.interval(coverage)
     return {
