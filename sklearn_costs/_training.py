@@ -141,7 +141,7 @@ class ValidationSplit:
             )
         if valid.weighs_nothing():
             raise ValueError(
-                f"sample_weight is 0 on all {len(valid)} rows held out for early stopping ({self._held_out()}), so "
+                f"sample_weight is zero on all {len(valid)} rows held out for early stopping ({self._held_out()}), so "
                 "their validation loss would be 0 every epoch and early stopping would keep the first epoch's "
                 "weights. Give some of those rows a positive weight, or set early_stopping=False to train on all "
                 "rows without a validation split."

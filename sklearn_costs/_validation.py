@@ -144,24 +144,23 @@ def validated_sample_weight(sample_weight, X):
     """
     if sample_weight is None:
         return None
-    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
-    shape = np.shape(sample_weight)
-    if shape != (n_rows,):
-        raise ValueError(
-            f"sample_weight must hold one weight per row: X has {n_rows} rows, sample_weight has shape {shape}. "
-            "Pass a 1-D array of the rows' weights (or None for equal weights)."
-        )
     try:
         weight = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"sample_weight must hold numbers; got {sample_weight!r:.80}") from None
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    if weight.shape != (n_rows,):
+        raise ValueError(
+            f"sample_weight must hold one weight per row: X has {n_rows} rows, sample_weight has shape "
+            f"{weight.shape}. Pass a 1-D array of the rows' weights (or None for equal weights)."
+        )
     for bad, what in ((~np.isfinite(weight), "finite"), (weight < 0, "non-negative")):
         if bad.any():
             row = int(np.argmax(bad))
             raise ValueError(f"sample_weight must be {what}; found {float(weight[row])!r} at row {row}")
     if not weight.sum() > 0:
         raise ValueError(
-            "sample_weight is 0 for every row, so there is nothing to fit or score: give the rows that count a "
+            "sample_weight is zero for every row, so there is nothing to fit or score: give the rows that count a "
             "positive weight (or pass sample_weight=None to weigh all rows alike)."
         )
     weight = _check_sample_weight(weight, X, dtype=np.float64)

@@ -253,7 +253,7 @@ def _call(model, path, X, y, **fit_params):
 @pytest.mark.parametrize("estimator", list(ESTIMATORS))
 def test_weights_that_are_all_zero_are_refused_naming_sample_weight(models, estimator, path):
     model, X, y, before = _refit_copy(models, estimator, "ndarray", path)
-    with pytest.raises(ValueError, match="sample_weight is 0 for every row"):
+    with pytest.raises(ValueError, match="sample_weight is zero for every row"):
         _call(model, path, X, y, sample_weight=np.zeros(N_ROWS))
     np.testing.assert_array_equal(_values(_output(model, X)), before)
 
@@ -278,7 +278,7 @@ def test_zero_weight_on_every_row_held_out_for_early_stopping_is_refused(models,
     _, X, y = models("poisson", "ndarray", "fit", "none")
     weight = np.ones(N_ROWS)
     weight[-N_ROWS // 10:] = 0.0
-    with pytest.raises(ValueError, match="sample_weight is 0 on all .* rows held out for early stopping"):
+    with pytest.raises(ValueError, match="sample_weight is zero on all .* rows held out for early stopping"):
         make().fit(X, y, sample_weight=weight)
 
 

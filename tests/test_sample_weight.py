@@ -64,7 +64,7 @@ def test_an_ensemble_passes_the_weights_to_its_members():
 
 BAD_WEIGHTS = [
     (-np.ones(60), "sample_weight must be non-negative; found -1.0 at row 0"),
-    (np.zeros(60), "sample_weight is 0 for every row, so there is nothing to fit or score"),
+    (np.zeros(60), "sample_weight is zero for every row, so there is nothing to fit or score"),
     (np.ones(59), r"X has 60 rows, sample_weight has shape \(59,\)"),
     (np.r_[np.nan, np.ones(59)], "sample_weight must be finite; found nan at row 0"),
     (np.array(["a"] * 60), "sample_weight must hold numbers"),
@@ -117,7 +117,7 @@ def test_zero_weight_on_every_row_held_out_for_early_stopping_is_refused_with_th
     weight = np.ones(60)
     weight[-6:] = 0.0  # the spike regressor holds out the last tenth of the bins
     model = PoissonSpikeRegressor(hidden_layer_sizes=(4,), max_epochs=3, random_state=0)
-    with pytest.raises(ValueError, match=r"sample_weight is 0 on all 6 rows held out for early stopping \(the last "
+    with pytest.raises(ValueError, match=r"sample_weight is zero on all 6 rows held out for early stopping \(the last "
                                          r"rows, in time order\).*early_stopping=False"):
         model.fit(X, COUNTS, sample_weight=weight)
     assert not hasattr(model, "net_")
