@@ -14,7 +14,9 @@ def pytest_configure(config):
     worker would oversubscribe them (each fit then waits for the others' threads)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        share = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(share)
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))  # the examples and demos run in subprocesses
 
 
 @pytest.fixture

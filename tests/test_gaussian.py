@@ -119,6 +119,7 @@ def test_heteroscedastic_gaussian_beats_the_constant_std_baseline(sim, fitted):
     assert fitted.score(test.X, test.y) > mse.score(test.X, test.y) + 0.2
 
 
+@pytest.mark.slow
 def test_grid_search_over_losses_ranks_by_log_predictive_density(sim):
     train, _ = sim
     # one network per fit, large batches: the ranking is the scorer's, not the ensemble's (4 losses x 2 folds)

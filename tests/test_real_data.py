@@ -90,6 +90,7 @@ def test_faces_of_people_never_seen_are_recognised_from_one_photo():
     assert one_shot_accuracy(emb, faces.target[new]) > 0.55  # 10-way, chance 0.1
 
 
+@pytest.mark.slow
 def test_augmented_cnn_on_coarse_faces_beats_raw_pixels_one_shot():
     real_data_or_skip()
     faces = load_faces("olivetti")
@@ -183,6 +184,7 @@ def test_default_regressor_is_not_thrown_by_test_points_far_outside_its_training
     assert nll < _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test]) + 0.1
 
 
+@pytest.mark.slow
 def test_default_spike_regressor_on_150_neurons_beats_per_neuron_glms(m1):
     X = m1.kinematics.to_numpy()
     Y = m1.counts.to_numpy()[:6000, :150]
