@@ -36,12 +36,13 @@ def _demo(args) -> int:
         return 2
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    begin = time.perf_counter()
     for name in chosen:
-        print(f"\n=== demo: {name} " + "=" * (60 - len(name)))
+        print(f"\n=== demo: {name} ({args.size}) " + "=" * (57 - len(name) - len(args.size)))
         start = time.perf_counter()
-        demos.DEMOS[name](out, quick=args.quick)
+        demos.DEMOS[name](out, size=args.size)
         print(f"--- {name} finished in {time.perf_counter() - start:.1f} s")
-    print(f"\nFigures written to {out.resolve()}")
+    print(f"\nFigures written to {out.resolve()}; all demos in {time.perf_counter() - begin:.1f} s")
     return 0
 
 
@@ -57,8 +58,12 @@ def main(argv=None) -> int:
     p_demo = sub.add_parser("demo", help="run the vignettes on their embedded data and save figures")
     p_demo.add_argument("which", nargs="*", help=f"demos to run, of {', '.join(demos.DEMOS)} (default: all)")
     p_demo.add_argument("--output", default="sklearn-costs-demo", help="folder for figures")
-    p_demo.add_argument("--quick", action="store_true", help="smaller data and fewer epochs (for CI)")
-    p_demo.set_defaults(func=_demo)
+    size = p_demo.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="size", action="store_const", const="quick",
+                      help="tiny data and few epochs: a few seconds each (the test suite's end-to-end check)")
+    size.add_argument("--full", dest="size", action="store_const", const="full",
+                      help="more data, folds and epochs than the default: the longer versions (several minutes)")
+    p_demo.set_defaults(func=_demo, size="default")
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,5 +1,7 @@
 """The vignettes run by ``sklearn-costs demo``: each trains on embedded or simulated data, prints a table and saves
-figures. They double as end-to-end tests of the package (``--quick``)."""
+figures. Each runs at one of three sizes: ``"default"`` (all three in about two minutes on two cores),
+``"full"`` (``--full``: more data, folds and epochs) and ``"quick"`` (``--quick``: a few seconds,
+the test suite's end-to-end check)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+
+SIZES = ("quick", "default", "full")
+
+
+def _check_size(size):
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}; got {size!r}")
 
 
 def _save(fig, path: Path):
@@ -29,8 +38,9 @@ def _maybe_pyplot():
     return plt
 
 
-def spikes_demo(output: Path, quick: bool = False):
+def spikes_demo(output: Path, size: str = "default"):
     """Spike times of simulated motor-cortex neurons -> binned counts -> grid search over count losses."""
+    _check_size(size)
     from sklearn.linear_model import PoissonRegressor
     from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
     from sklearn.pipeline import Pipeline
@@ -41,7 +51,8 @@ def spikes_demo(output: Path, quick: bool = False):
     from .poisson import PoissonSpikeRegressor
     from .preprocessing import LagFeatures, bin_covariates, bin_spikes
 
-    n_neurons, duration = (12, 150.0) if quick else (30, 300.0)
+    n_neurons, duration, max_epochs, n_splits = {"quick": (6, 40.0, 5, 2), "default": (20, 200.0, 60, 3),
+                                                 "full": (30, 300.0, 150, 3)}[size]
     sim = make_motorcycle_spikes(n_neurons=n_neurons, duration=duration, overdispersion=0.3, random_state=0)
     print(f"{len(sim.spikes)} spikes of {n_neurons} neurons over {duration:.0f} s; 12 riding covariates")
     counts = bin_spikes(sim.spikes, bin_width=0.05, t_start=0.0, t_stop=duration)
@@ -53,19 +64,22 @@ def spikes_demo(output: Path, quick: bool = False):
     pipe = Pipeline(
         [
             ("history", LagFeatures(n_lags=2)),
-            ("model", PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), max_epochs=60 if quick else 150,
-                                            random_state=0)),
+            ("model", PoissonSpikeRegressor(hidden_layer_sizes=(64, 64), max_epochs=max_epochs, random_state=0)),
         ]
     )
     losses = ["poisson", "negative_binomial", "zero_inflated_poisson", "mse"]
-    search = GridSearchCV(pipe, {"model__loss": losses}, cv=TimeSeriesSplit(n_splits=3))
+    print(f"grid search over {len(losses)} count losses x {n_splits} time-series folds "
+          f"(a network of up to {max_epochs} epochs per fit; one line per fit):")
+    search = GridSearchCV(pipe, {"model__loss": losses}, cv=TimeSeriesSplit(n_splits=n_splits), verbose=2)
     start = time.perf_counter()
     search.fit(X_train, Y_train)
-    print(f"grid search over {len(losses)} losses x 3 time-series folds: {time.perf_counter() - start:.1f} s")
+    print(f"grid search: {time.perf_counter() - start:.1f} s")
 
+    print("test table: each loss refitted on the whole training part, then a Poisson GLM per neuron")
     rows = []
     for loss, cv_d2 in zip(losses, search.cv_results_["mean_test_score"]):
-        model = clone(pipe).set_params(model__loss=loss).fit(X_train, Y_train)
+        model = search.best_estimator_ if loss == search.best_params_["model__loss"] else clone(pipe).set_params(
+            model__loss=loss).fit(X_train, Y_train)
         rows.append(
             {
                 "model": f"network, {loss}",
@@ -78,7 +92,7 @@ def spikes_demo(output: Path, quick: bool = False):
     scaler = StandardScaler().fit(lagged.transform(X_train))
     glm_pred = np.column_stack(
         [
-            PoissonRegressor(alpha=1e-4, max_iter=300)
+            PoissonRegressor(alpha=1e-4, solver="newton-cholesky", max_iter=300)
             .fit(scaler.transform(lagged.transform(X_train)), Y_train[c])
             .predict(scaler.transform(lagged.transform(X_test)))
             for c in counts.columns
@@ -114,26 +128,30 @@ def spikes_demo(output: Path, quick: bool = False):
     return table
 
 
-def uncertainty_demo(output: Path, quick: bool = False):
+def uncertainty_demo(output: Path, size: str = "default"):
     """Heteroscedastic simulator -> grid search over continuous losses -> calibration table and plots."""
+    _check_size(size)
     from sklearn.model_selection import GridSearchCV, KFold
 
     from .datasets import make_heteroscedastic_regression
     from .gaussian import GaussianUncertaintyRegressor
     from .metrics import uncertainty_report
 
-    n = 1500 if quick else 2500
+    n, max_epochs, n_splits = {"quick": (400, 20, 2), "default": (1500, 100, 3), "full": (2500, 300, 3)}[size]
     train = make_heteroscedastic_regression(n, random_state=0)
     test = make_heteroscedastic_regression(2000, random_state=1)
     print(f"{n} training points; the noise std varies 20-fold with the inputs (known true std)")
     losses = ["gaussian", "laplace", "student_t", "beta_nll", "mse"]
-    # large batches and a high learning rate keep the demo within a minute or two on two cores
+    # large batches and a high learning rate keep the demo short on two cores
     model = GaussianUncertaintyRegressor(hidden_layer_sizes=(64, 64), lr=1e-2, batch_size=128,
-                                         max_epochs=100 if quick else 300, random_state=0)
-    search = GridSearchCV(model, {"loss": losses}, cv=KFold(3, shuffle=True, random_state=0))
+                                         max_epochs=max_epochs, random_state=0)
+    print(f"grid search over {len(losses)} continuous losses x {n_splits} folds (up to {max_epochs} epochs per fit; "
+          "one line per fit):")
+    search = GridSearchCV(model, {"loss": losses}, cv=KFold(n_splits, shuffle=True, random_state=0), verbose=2)
     start = time.perf_counter()
     search.fit(train.X, train.y)
-    print(f"grid search over {len(losses)} losses x 3 folds: {time.perf_counter() - start:.1f} s")
+    print(f"grid search: {time.perf_counter() - start:.1f} s")
+    print("test table: each loss refitted on all training points, scored on 2000 new ones")
 
     rows = {}
     fitted = {}
@@ -177,9 +195,11 @@ def uncertainty_demo(output: Path, quick: bool = False):
     return table
 
 
-def embedding_demo(output: Path, quick: bool = False):
+def embedding_demo(output: Path, size: str = "default"):
     """One-shot recognition of digit classes never seen in training: the default TripletEmbedder vs raw pixels, PCA
     and NCA."""
+    _check_size(size)
+    quick = size == "quick"
     from sklearn.datasets import load_digits
     from sklearn.decomposition import PCA
     from sklearn.neighbors import NeighborhoodComponentsAnalysis
@@ -203,23 +223,24 @@ def embedding_demo(output: Path, quick: bool = False):
                      "recall@1": recall_at_1(embed_new, y_new), "fit s": seconds})
 
     add("raw pixels", flat_new, 0.0)
+    print("fitting PCA(20) and PCA(30) + NCA(16) on the seen digits")
     start = time.perf_counter()
     pca = PCA(20, random_state=0).fit(flat_seen)
     add("PCA(20)", pca.transform(flat_new), time.perf_counter() - start)
     start = time.perf_counter()
     nca = make_pipeline(PCA(30, random_state=0), NeighborhoodComponentsAnalysis(16, random_state=0,
-                                                                                max_iter=50 if quick else 200))
+                                                                                max_iter=200 if size == "full" else 50))
     nca.fit(flat_seen, y_seen)
     add("PCA(30) + NCA(16)", nca.transform(flat_new), time.perf_counter() - start)
     # The default: its "auto" settings enlarge the 8x8 digits to 16x16 for a two-block CNN, augment them and train
     # five networks side by side. --quick (the test suite's run) caps the epochs and says so.
     name = "TripletEmbedder() defaults" + (", max_epochs=5 (--quick)" if quick else "")
     embedder = TripletEmbedder(random_state=0, **({"max_epochs": 5} if quick else {}))
+    print(f"fitting {name} (verbose=1: the settings it resolves, then one line per epoch)")
+    embedder.set_params(verbose=1)
     start = time.perf_counter()
     embedder.fit(X_seen, y_seen)
     add(name, embedder.transform(X_new), time.perf_counter() - start)
-    settings = ["module_kind", "input_size", "cnn_blocks", "n_members", "augment", "max_epochs", "n_iter_no_change"]
-    print("settings resolved from the data: " + ", ".join(f"{k}={getattr(embedder, k + '_')!r}" for k in settings))
     fitted = {name: embedder}
     table = pd.DataFrame(rows).set_index("method")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))

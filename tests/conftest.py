@@ -1,10 +1,22 @@
+import os
 import sys
 import textwrap
 
 import pytest
+import torch
 
 from sklearn_costs.datasets import DataNotFoundError, data_home
 from sklearn_costs.losses import refresh
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, share the cores among the workers: PyTorch's default of one thread per core in every
+    worker would oversubscribe them (each fit then waits for the others' threads)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        share = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(share)
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))  # the examples and demos run in subprocesses
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from sklearn_costs import demos
 from sklearn_costs.cli import main
 from sklearn_costs.losses import refresh
 
@@ -63,11 +64,21 @@ def test_unknown_demo_is_an_error_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()  # refused before the output folder is made
 
 
+def test_demo_takes_quick_or_full_not_both(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "spikes", "--quick", "--full", "--output", str(tmp_path / "figures")])
+    assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "figures").exists()
+    with pytest.raises(ValueError, match=r"size must be one of \('quick', 'default', 'full'\); got 'huge'"):
+        demos.spikes_demo(tmp_path, size="huge")
+
+
 @pytest.mark.slow
 def test_spikes_demo_runs_end_to_end(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["demo", "spikes", "--quick", "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    assert "=== demo: spikes (quick)" in out and "4 count losses x 2 time-series folds" in out
     assert "network, negative_binomial" in out and "GLM per neuron" in out
     assert (tmp_path / "spikes_rates.png").stat().st_size > 10_000
     assert (tmp_path / "spikes_training.png").exists()

@@ -119,18 +119,22 @@ def test_heteroscedastic_gaussian_beats_the_constant_std_baseline(sim, fitted):
     assert fitted.score(test.X, test.y) > mse.score(test.X, test.y) + 0.2
 
 
+@pytest.mark.slow
 def test_grid_search_over_losses_ranks_by_log_predictive_density(sim):
     train, _ = sim
+    # one network per fit, large batches: the ranking is the scorer's, not the ensemble's (4 losses x 2 folds)
     search = GridSearchCV(
-        GaussianUncertaintyRegressor(hidden_layer_sizes=(32, 32), max_epochs=100, lr=3e-3, random_state=0),
+        GaussianUncertaintyRegressor(hidden_layer_sizes=(32, 32), n_members=1, linear_weight=0, max_epochs=40,
+                                     lr=1e-2, batch_size=128, random_state=0),
         {"loss": ["gaussian", "laplace", "student_t", "mse"]},
-        cv=KFold(3, shuffle=True, random_state=0),
+        cv=KFold(2, shuffle=True, random_state=0),
     ).fit(train.X[:1500], train.y[:1500])
     scores = dict(zip([p["loss"] for p in search.cv_results_["params"]], search.cv_results_["mean_test_score"]))
     assert scores["mse"] < min(scores["gaussian"], scores["laplace"], scores["student_t"])
     assert search.best_params_["loss"] != "mse"
-    calib = GridSearchCV(GaussianUncertaintyRegressor(max_epochs=10, random_state=0), {"loss": ["gaussian"]},
-                         cv=2, scoring=neg_calibration_error_scorer).fit(train.X[:600], train.y[:600])
+    calib = GridSearchCV(GaussianUncertaintyRegressor(n_members=1, max_epochs=10, random_state=0),
+                         {"loss": ["gaussian"]}, cv=2, scoring=neg_calibration_error_scorer).fit(train.X[:600],
+                                                                                                 train.y[:600])
     assert -0.5 < calib.best_score_ <= 0
 
 

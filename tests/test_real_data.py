@@ -22,6 +22,7 @@ def m1():
     return load_stevenson_m1()
 
 
+@pytest.mark.slow
 def test_spike_times_rebuilt_from_real_counts_bin_back_exactly(m1):
     counts = m1.counts.to_numpy()
     rng = np.random.default_rng(0)
@@ -36,6 +37,7 @@ def test_spike_times_rebuilt_from_real_counts_bin_back_exactly(m1):
     np.testing.assert_array_equal(rebuilt.to_numpy(), counts)
 
 
+@pytest.mark.slow
 def test_one_network_beats_per_neuron_glms_on_m1(m1):
     X = m1.kinematics.to_numpy()
     Y = m1.counts.to_numpy()[:, :24]
@@ -44,12 +46,15 @@ def test_one_network_beats_per_neuron_glms_on_m1(m1):
                                                                                                         Y[train])
     d2_net = poisson_d2_per_target(Y[test], net.predict(X[test]), Y[train].mean(0))
     scaler = StandardScaler().fit(X[train])
-    glm = np.column_stack([PoissonRegressor(alpha=0).fit(scaler.transform(X[train]), Y[train, j])
+    # newton-cholesky: the GLM at its optimum (L-BFGS's default stop gave a lower test D2: -0.001 against 0.006)
+    glm = np.column_stack([PoissonRegressor(alpha=0, solver="newton-cholesky").fit(scaler.transform(X[train]),
+                                                                                 Y[train, j])
                            .predict(scaler.transform(X[test])) for j in range(Y.shape[1])])
     d2_glm = poisson_d2_per_target(Y[test], glm, Y[train].mean(0))
     assert np.nanmean(d2_net) > np.nanmean(d2_glm) + 0.02
 
 
+@pytest.mark.slow
 def test_a_second_of_kinematic_history_raises_d2_on_m1(m1):
     # M1 neurons answer the movement of the last few hundred ms, not only the current bin's position and velocity.
     # The lags come from the whole recording in time order: a shuffled fold's rows are not consecutive bins.
@@ -66,6 +71,7 @@ def test_a_second_of_kinematic_history_raises_d2_on_m1(m1):
     assert d2[1] > d2[0] + 0.008
 
 
+@pytest.mark.slow
 def test_uncertainty_on_a_uci_split_beats_the_constant_std_baseline():
     real_data_or_skip()
     data = load_uci("yacht")
@@ -77,6 +83,7 @@ def test_uncertainty_on_a_uci_split_beats_the_constant_std_baseline():
     assert hetero.score(data.X[test], data.y[test]) > homo.score(data.X[test], data.y[test])
 
 
+@pytest.mark.slow
 def test_faces_of_people_never_seen_are_recognised_from_one_photo():
     real_data_or_skip()
     faces = load_faces("olivetti")
@@ -90,6 +97,7 @@ def test_faces_of_people_never_seen_are_recognised_from_one_photo():
     assert one_shot_accuracy(emb, faces.target[new]) > 0.55  # 10-way, chance 0.1
 
 
+@pytest.mark.slow
 def test_augmented_cnn_on_coarse_faces_beats_raw_pixels_one_shot():
     real_data_or_skip()
     faces = load_faces("olivetti")
@@ -138,7 +146,8 @@ def _bayesian_ridge_nll(X_train, y_train, X_test, y_test):
     return -norm.logpdf(y_test, mean, std).mean()
 
 
-@pytest.mark.parametrize("name, rows, members", [("naval", 10_000, 5), ("energy", 50, 5)])
+@pytest.mark.parametrize("name, rows, members", [pytest.param("naval", 10_000, 5, marks=pytest.mark.slow),
+                                                  ("energy", 50, 5)])
 def test_default_regressor_on_a_10000_and_a_50_row_table_beats_a_linear_gaussian(name, rows, members):
     real_data_or_skip()
     data = load_uci(name)
@@ -183,6 +192,7 @@ def test_default_regressor_is_not_thrown_by_test_points_far_outside_its_training
     assert nll < _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test]) + 0.1
 
 
+@pytest.mark.slow
 def test_default_spike_regressor_on_150_neurons_beats_per_neuron_glms(m1):
     X = m1.kinematics.to_numpy()
     Y = m1.counts.to_numpy()[:6000, :150]
