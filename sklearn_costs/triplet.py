@@ -98,11 +98,22 @@ def as_network_input(rows, sample_shape):
     return rows.reshape(len(rows), *network_shape)
 
 
-def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
+def steps_per_epoch(n_samples, batch_size, n_identities=None, images_per_identity=4):
+    """Gradient steps in one epoch of :class:`~sklearn_costs._training.IdentityBatchLoader`: a batch holds groups
+    of ``images_per_identity`` images of at most ``batch_size // images_per_identity`` identities, so with fewer
+    identities than that it is smaller than ``batch_size``: ``n_identities * images_per_identity`` rows (7 digits: 28
+    rows, 46 steps an epoch over 1,264 images, not 10). ``n_identities`` None: as many as a full batch needs."""
+    rows = batch_size if n_identities is None else min(batch_size, n_identities * images_per_identity)
+    return max(1, int(np.ceil(n_samples / max(1, rows))))
+
+
+def resolve_embedder_settings(sample_shape, n_samples, batch_size, params, n_identities=None,
+                              images_per_identity=4):
     """The :class:`TripletEmbedder` settings for this data: ``params`` (the estimator's) with every ``"auto"``
     replaced by the value its rule gives. ``sample_shape`` is one sample as the network takes it (``(C, H, W)``
     for images, see :func:`image_layout`; ``(n_features,)`` for table rows), ``batch_size`` the rows of a gradient
-    step (the parameter's ``"auto"`` or -1 resolved). ``module="cnn"`` on table rows raises ``ValueError``.
+    step (the parameter's ``"auto"`` or -1 resolved), ``n_identities`` the labels in ``y`` (None: enough to fill
+    every batch) and ``images_per_identity`` the estimator's. ``module="cnn"`` on table rows raises ``ValueError``.
 
     The rules were chosen on digits, Olivetti, ORL and Omniglot with the others held out (docs/benchmarks.rst):
 
@@ -121,8 +132,11 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
       that of one network on ``MEMBER_ROWS`` images.
     - ``augment``: random rotations, scalings and shifts of images (no flips: a mirrored character can be another
       character); none for tables.
-    - ``max_epochs``: about ``TARGET_STEPS`` (3000) gradient steps, 20 to 300 epochs; ``n_iter_no_change``: a fifth
-      of that, at least 10.
+    - ``max_epochs``: about ``TARGET_STEPS`` (3000) gradient steps, 20 to 300 epochs, the steps of an epoch counted
+      as the identity batches make them (:func:`steps_per_epoch`: with fewer identities than a batch has room for,
+      ``n_identities``, the batches are smaller and an epoch has more of them; 7 digits: 66 epochs of 46 steps,
+      where counting full batches of 128 gave 300 epochs of 46 steps); ``n_iter_no_change``: a fifth of that, at
+      least 10. Training stops earlier when the held-out identities stop improving.
     - ``miner``: semi-hard (batch-hard stalls when a batch holds near-duplicate identities).
     """
     images = len(sample_shape) == 3
@@ -162,8 +176,8 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
     resolved["augment"] = bool(images and cnn) if augment == "auto" else bool(augment)
     epochs = params["max_epochs"]
     if epochs == "auto":
-        steps_per_epoch = max(1, int(np.ceil(n_samples / batch_size)))
-        epochs = int(np.clip(np.ceil(TARGET_STEPS / steps_per_epoch), 20, 300))
+        steps = steps_per_epoch(n_samples, batch_size, n_identities, images_per_identity)
+        epochs = int(np.clip(np.ceil(TARGET_STEPS / steps), 20, 300))
     resolved["max_epochs"] = epochs
     patience = params["n_iter_no_change"]
     resolved["n_iter_no_change"] = max(10, resolved["max_epochs"] // 5) if patience == "auto" else patience
@@ -176,7 +190,8 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
                         "people it never saw; random rows when there are fewer than four identities",
                         max_epochs='"auto"', n_iter_no_change='"auto"',
                         batch_size=128, epochs_type='int >= 1 or "auto"', patience_type='int >= 1 or "auto"',
-                        epochs_doc='\n        ``"auto"``: about 3000 gradient steps, 20 to 300 epochs.',
+                        epochs_doc='\n        ``"auto"``: about 3000 gradient steps (of identity batches, which are '
+                                   'smaller with few identities), 20 to 300 epochs.',
                         patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10.',
                         hidden_layer_sizes="(256, 128)")
 class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
@@ -355,7 +370,8 @@ miner_
                  "n_iter_no_change", "miner"]
         batch_size = self._batch_size(len(X))  # rows per step, "auto" resolved; -1 is every row
         return resolve_embedder_settings(tuple(X.shape[1:]), len(X), len(X) if batch_size == -1 else batch_size,
-                                         {name: getattr(self, name) for name in names})
+                                         {name: getattr(self, name) for name in names},
+                                         n_identities=len(np.unique(y)), images_per_identity=self.images_per_identity)
 
     def _criterion(self, loss):
         return _MemberCriterion(loss, self.n_members_, self.normalize)

@@ -409,3 +409,15 @@ def test_flat_rows_given_to_an_embedder_fitted_on_images_name_the_reshape(digits
     with pytest.raises(ValueError, match=r"images of shape \(2, 32\) were given.*fitted on images of shape "
                                          r"\(1, 8, 8\)"):
         on_rows.set_params(image_shape=(2, 32)).transform(images[:5].reshape(5, -1))
+
+
+def test_epochs_count_the_steps_of_identity_batches():
+    """Seven digits fill a batch of 128 with 28 images: an epoch of 1,264 images is 46 steps, not 10, and 3000
+    steps are 66 epochs (it was 300, 248 s); data with enough identities to fill a batch keeps its epochs."""
+    from sklearn_costs.triplet import resolve_embedder_settings, steps_per_epoch
+
+    assert steps_per_epoch(1264, 128, n_identities=7) == 46 and steps_per_epoch(1264, 128) == 10
+    digits = resolve_embedder_settings((1, 8, 8), 1264, 128, AUTO, n_identities=7)
+    assert (digits["max_epochs"], digits["n_iter_no_change"]) == (66, 13)
+    assert resolve_embedder_settings((1, 64, 64), 300, 128, AUTO, n_identities=30)["max_epochs"] == 300  # Olivetti
+    assert resolve_embedder_settings((1, 105, 105), 4840, 128, AUTO, n_identities=1200)["max_epochs"] == 79
