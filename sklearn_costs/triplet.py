@@ -102,7 +102,13 @@ def steps_per_epoch(n_samples, batch_size, n_identities=None, images_per_identit
     """Gradient steps in one epoch of :class:`~sklearn_costs._training.IdentityBatchLoader`: a batch holds groups
     of ``images_per_identity`` images of at most ``batch_size // images_per_identity`` identities, so with fewer
     identities than that it is smaller than ``batch_size``: ``n_identities * images_per_identity`` rows (7 digits: 28
-    rows, 46 steps an epoch over 1,264 images, not 10). ``n_identities`` None: as many as a full batch needs."""
+    rows, 46 steps an epoch over 1,264 images, not 10). ``n_identities`` None: as many as a full batch needs.
+
+    Examples
+    --------
+    >>> steps_per_epoch(1264, 128, n_identities=7), steps_per_epoch(1264, 128)
+    (46, 10)
+    """
     rows = batch_size if n_identities is None else min(batch_size, n_identities * images_per_identity)
     return max(1, int(np.ceil(n_samples / max(1, rows))))
 
