@@ -37,11 +37,90 @@ TARGET_STEPS = 3000
 #: ``n_members="auto"`` trains ``MEMBER_ROWS / n_samples`` networks, 1 to ``MAX_MEMBERS``.
 MEMBER_ROWS = 6000
 MAX_MEMBERS = 5
+#: Sizes of a last axis that make a 3-D sample channels-last: grey, RGB, RGBA.
+CHANNEL_COUNTS = (1, 3, 4)
 
 
-def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
+def image_layout(sample_shape):
+    """How one sample of shape ``sample_shape`` is read: the one rule for the image layout of
+    :class:`TripletEmbedder`, which ``fit``, ``transform`` and every other path follow.
+
+    ``sample_shape`` is the shape of one sample as the user gives it: ``X.shape[1:]`` of an array of images, or
+    ``image_shape`` for flat rows (which are then images of that shape flattened by ``reshape``).
+
+    - ``(H, W)``: a grey image, one channel.
+    - ``(a, b, c)``: channels-last ``(H, W, C)`` when ``c`` is 1, 3 or 4 (grey, RGB, RGBA) and ``a`` is not;
+      otherwise channels-first ``(C, H, W)``, PyTorch's order. So ``(32, 32, 3)`` and ``(3, 32, 32)`` are both
+      RGB images of 32 x 32 pixels; a sample both of whose ends could be channels (``(3, 4, 4)``, an image with a
+      side of at most 4 pixels) is read channels-first.
+    - ``(n_features,)`` or None: a table row, no image.
+
+    Parameters
+    ----------
+    sample_shape : tuple of int or None
+
+    Returns
+    -------
+    network_shape : tuple of int or None
+        ``(C, H, W)``, the shape in which the network takes the image, or None for a table row.
+    channels_last : bool
+        Whether the channels are the last axis of ``sample_shape``.
+
+    Examples
+    --------
+    >>> image_layout((28, 28))
+    ((1, 28, 28), False)
+    >>> image_layout((32, 32, 3))
+    ((3, 32, 32), True)
+    >>> image_layout((3, 32, 32))
+    ((3, 32, 32), False)
+    """
+    if sample_shape is None or len(sample_shape) == 1:
+        return None, False
+    shape = tuple(int(s) for s in sample_shape)
+    if len(shape) == 2:
+        return (1, *shape), False
+    if len(shape) != 3:
+        raise ValueError(f"an image is (H, W), (H, W, C) or (C, H, W); got a sample of shape {shape}")
+    if shape[2] in CHANNEL_COUNTS and shape[0] not in CHANNEL_COUNTS:
+        return (shape[2], shape[0], shape[1]), True
+    return shape, False
+
+
+def as_network_input(rows, sample_shape):
+    """Validated flat rows ``(n, features)`` as the network takes them: images ``(n, C, H, W)`` read from samples
+    of shape ``sample_shape`` by :func:`image_layout`, or the rows themselves when ``sample_shape`` is None (a
+    table)."""
+    network_shape, channels_last = image_layout(sample_shape)
+    if network_shape is None:
+        return rows
+    if channels_last:
+        return np.ascontiguousarray(rows.reshape(len(rows), *sample_shape).transpose(0, 3, 1, 2))
+    return rows.reshape(len(rows), *network_shape)
+
+
+def steps_per_epoch(n_samples, batch_size, n_identities=None, images_per_identity=4):
+    """Gradient steps in one epoch of :class:`~sklearn_costs._training.IdentityBatchLoader`: a batch holds groups
+    of ``images_per_identity`` images of at most ``batch_size // images_per_identity`` identities, so with fewer
+    identities than that it is smaller than ``batch_size``: ``n_identities * images_per_identity`` rows (7 digits: 28
+    rows, 46 steps an epoch over 1,264 images, not 10). ``n_identities`` None: as many as a full batch needs.
+
+    Examples
+    --------
+    >>> steps_per_epoch(1264, 128, n_identities=7), steps_per_epoch(1264, 128)
+    (46, 10)
+    """
+    rows = batch_size if n_identities is None else min(batch_size, n_identities * images_per_identity)
+    return max(1, int(np.ceil(n_samples / max(1, rows))))
+
+
+def resolve_embedder_settings(sample_shape, n_samples, batch_size, params, n_identities=None,
+                              images_per_identity=4):
     """The :class:`TripletEmbedder` settings for this data: ``params`` (the estimator's) with every ``"auto"``
-    replaced by the value its rule gives.
+    replaced by the value its rule gives. ``sample_shape`` is one sample as the network takes it (``(C, H, W)``
+    for images, see :func:`image_layout`; ``(n_features,)`` for table rows), ``batch_size`` the rows of a gradient
+    step (the parameter's ``"auto"`` or -1 resolved), ``n_identities`` the labels in ``y`` (None: enough to fill
+    every batch) and ``images_per_identity`` the estimator's. ``module="cnn"`` on table rows raises ``ValueError``.
 
     The rules were chosen on digits, Olivetti, ORL and Omniglot with the others held out (docs/benchmarks.rst):
 
@@ -60,8 +139,11 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
       that of one network on ``MEMBER_ROWS`` images.
     - ``augment``: random rotations, scalings and shifts of images (no flips: a mirrored character can be another
       character); none for tables.
-    - ``max_epochs``: about ``TARGET_STEPS`` (3000) gradient steps, 20 to 300 epochs; ``n_iter_no_change``: a fifth
-      of that, at least 10.
+    - ``max_epochs``: about ``TARGET_STEPS`` (3000) gradient steps, 20 to 300 epochs, the steps of an epoch counted
+      as the identity batches make them (:func:`steps_per_epoch`: with fewer identities than a batch has room for,
+      ``n_identities``, the batches are smaller and an epoch has more of them; 7 digits: 66 epochs of 46 steps,
+      where counting full batches of 128 gave 300 epochs of 46 steps); ``n_iter_no_change``: a fifth of that, at
+      least 10. Training stops earlier when the held-out identities stop improving.
     """
     images = len(sample_shape) == 3
     resolved = {}
@@ -70,6 +152,12 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
         module = "cnn" if images else "mlp"
     resolved["module_kind"] = module if isinstance(module, str) else "custom"
     cnn = resolved["module_kind"] == "cnn"
+    if cnn and not images:
+        raise ValueError(
+            f"module='cnn' needs images, but X holds table rows of {sample_shape[0]} values: give images as arrays "
+            "(n, H, W), (n, H, W, C) or (n, C, H, W), or flat rows with image_shape=(H, W) (or the shape of one "
+            "image), or use module='mlp' (or 'auto') for table rows"
+        )
     size = None
     if images:
         height, width = sample_shape[1:]
@@ -94,8 +182,8 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
     resolved["augment"] = bool(images and cnn) if augment == "auto" else bool(augment)
     epochs = params["max_epochs"]
     if epochs == "auto":
-        steps_per_epoch = max(1, int(np.ceil(n_samples / batch_size)))
-        epochs = int(np.clip(np.ceil(TARGET_STEPS / steps_per_epoch), 20, 300))
+        steps = steps_per_epoch(n_samples, batch_size, n_identities, images_per_identity)
+        epochs = int(np.clip(np.ceil(TARGET_STEPS / steps), 20, 300))
     resolved["max_epochs"] = epochs
     patience = params["n_iter_no_change"]
     resolved["n_iter_no_change"] = max(10, resolved["max_epochs"] // 5) if patience == "auto" else patience
@@ -105,7 +193,8 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params):
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "
                         "people it never saw; random rows when there are fewer than four identities",
                         epochs_type='int >= 1 or "auto"', patience_type='int >= 1 or "auto"',
-                        epochs_doc='\n        ``"auto"``: about 3000 gradient steps, 20 to 300 epochs.',
+                        epochs_doc='\n        ``"auto"``: about 3000 gradient steps (of identity batches, which are '
+                                   'smaller with few identities), 20 to 300 epochs.',
                         patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10.')
 class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     """Embed images (or table rows) so that the same identity is near and different identities are far.
@@ -140,13 +229,15 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     normalize : bool, default=True
         L2-normalise the embeddings (distances then lie in [0, 4] for the squared Euclidean distance).
     module : {"auto", "mlp", "cnn"} or torch.nn.Module, default="auto"
-        ``"auto"`` takes the CNN for image-shaped inputs (arrays ``(n, H, W)``, ``(n, C, H, W)``, or flat rows
-        with ``image_shape``) and the MLP for tables. The CNN standardises each image to zero mean and unit
-        variance first, so that lighting and contrast do not count as identity. A ``torch.nn.Module`` (mapping a
-        batch of inputs in the shape they are given, images as ``(n, C, H, W)``, to ``(n, embedding_dim)``) is
-        used as it is, copied at each fit.
+        ``"auto"`` takes the CNN for image-shaped inputs (arrays ``(n, H, W)``, ``(n, H, W, C)``,
+        ``(n, C, H, W)``, or flat rows with ``image_shape``) and the MLP for tables. The CNN standardises each
+        image to zero mean and unit variance first, so that lighting and contrast do not count as identity. A
+        ``torch.nn.Module`` (mapping a batch of inputs, table rows as they are given and images as
+        ``(n, C, H, W)`` whatever their order in ``X``, to ``(n, embedding_dim)``) is used as it is, copied at
+        each fit.
     image_shape : tuple or None, default=None
-        ``(H, W)`` or ``(C, H, W)`` of flat rows that are images.
+        The shape of one image, ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``, when ``X`` holds flat rows that are
+        images flattened by ``reshape``. Without it flat rows are table rows.
     input_size : "auto" or (int, int), default="auto"
         The working resolution ``(H, W)``: images are resized to it inside the network (by averaging over areas),
         so ``fit`` and ``transform`` take them as they come. ``"auto"``: the longer side brought down to 24 pixels
@@ -182,7 +273,8 @@ class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
     feature_names_in_ : ndarray of str
         Present when ``X`` was a DataFrame with string column names.
     input_shape_ : tuple
-        Shape of one sample as given to ``fit`` (``(C, H, W)`` for images, ``(n_features,)`` for tables).
+        Shape of one sample as the network takes it: ``(C, H, W)`` for images (however their axes were ordered in
+        ``X``), ``(n_features,)`` for tables.
     module_kind_, input_size_, cnn_blocks_, cnn_width_, n_members_, augment_, max_epochs_, n_iter_no_change_, \
 miner_
         The settings this fit used: each parameter's ``"auto"`` resolved from the data by
@@ -281,8 +373,10 @@ miner_
     def _resolve_settings(self, X, y):
         names = ["module", "input_size", "cnn_blocks", "cnn_width", "n_members", "augment", "max_epochs",
                  "n_iter_no_change"]
-        return resolve_embedder_settings(tuple(X.shape[1:]), len(X), self.batch_size,
-                                         {name: getattr(self, name) for name in names})
+        batch_size = self._batch_size(len(X))  # rows per step, "auto" resolved; -1 is every row
+        return resolve_embedder_settings(tuple(X.shape[1:]), len(X), len(X) if batch_size == -1 else batch_size,
+                                         {name: getattr(self, name) for name in names},
+                                         n_identities=len(np.unique(y)), images_per_identity=self.images_per_identity)
 
     def _criterion(self, loss):
         return _MemberCriterion(loss, self.n_members_, self.normalize)
@@ -293,44 +387,56 @@ miner_
 
     # ------------------------------------------------------------------------------------------ input
 
-    def _sample_shape(self, X):
-        """The shape of one sample for the network: ``(C, H, W)`` for images, ``(n_features,)`` for table rows."""
-        if X.ndim == 3:
-            return (1, *X.shape[1:])
-        if X.ndim == 4:
-            return tuple(X.shape[1:])
-        if X.ndim != 2:
-            raise ValueError(f"X must be a table (n, features) or images (n, H, W) / (n, C, H, W); got {X.shape}")
+    def _row_shape(self, n_values, reset):
+        """The shape of one sample of flat rows of ``n_values`` values: ``image_shape`` (checked against the number
+        of values) or None (table rows)."""
         if self.image_shape is not None:
-            shape = tuple(int(s) for s in self.image_shape)
-            shape = (1, *shape) if len(shape) == 2 else shape
-            if len(shape) != 3 or int(np.prod(shape)) != X.shape[1]:
+            if int(np.prod(self.image_shape)) != n_values:
                 raise ValueError(
-                    f"image_shape={self.image_shape!r} does not fit rows of {X.shape[1]} values; "
+                    f"image_shape={self.image_shape!r} does not fit rows of {n_values} values; "
                     f"H x W (x C) must equal the number of columns"
                 )
-            return shape
-        return (X.shape[1],)
+            return tuple(int(s) for s in self.image_shape)
+        if not reset and len(self.input_shape_) == 3:
+            raise ValueError(
+                f"this embedder was fitted on images of shape {self.input_shape_} (C, H, W) but was given flat rows "
+                f"of {n_values} values; give the images as arrays, e.g. "
+                f"X.reshape(len(X), {', '.join(str(v) for v in self.input_shape_)}), "
+                f"or set image_shape (the shape of one image) to read flat rows as images"
+            )
+        return None
 
     def _validate_images(self, X, reset):
-        """Validate with sklearn's utilities on flat rows; return the samples in network shape."""
+        """Validate with sklearn's utilities on flat rows; return the samples as the network takes them (read by
+        :func:`image_layout`)."""
         raw = np.asarray(X) if isinstance(X, (list, tuple)) else X
         sample_shape = None
-        if isinstance(raw, np.ndarray) and raw.ndim in (3, 4):
-            sample_shape = self._sample_shape(raw)
+        if isinstance(raw, np.ndarray) and raw.ndim > 2:
+            sample_shape = tuple(raw.shape[1:])
+            if raw.ndim > 4:
+                raise ValueError(f"X must be a table (n, features) or images (n, H, W), (n, H, W, C) or (n, C, H, W); "
+                                 f"got an array of shape {raw.shape}")
             raw = raw.reshape(len(raw), -1)
-            if not reset:
-                check_is_fitted(self, "net_")
-                if sample_shape != self.input_shape_:
-                    raise ValueError(
-                        f"images of shape {tuple(np.shape(X)[1:])} were given, but this embedder was fitted on "
-                        f"images of shape {self.input_shape_} (C, H, W); resize or crop them to that shape"
-                    )
+            if not reset:  # before sklearn's count of the values, whose message would not name the shapes
+                self._check_fitted_shape(sample_shape)
         # tables, DataFrames, sparse matrices and flattened images: sklearn's validation decides
         flat = self._validate_X(raw, reset=reset)
         if sample_shape is None:
-            sample_shape = self._sample_shape(flat)
-        return flat.reshape(len(flat), *sample_shape)
+            sample_shape = self._row_shape(flat.shape[1], reset)
+            if not reset and sample_shape is not None:
+                self._check_fitted_shape(sample_shape)
+        return as_network_input(flat, sample_shape)
+
+    def _check_fitted_shape(self, sample_shape):
+        """Raise ValueError unless samples of shape ``sample_shape`` are read as the fitted network's input."""
+        check_is_fitted(self, "net_")
+        if image_layout(sample_shape)[0] != self.input_shape_:
+            fitted = (f"images of shape {self.input_shape_} (C, H, W)" if len(self.input_shape_) == 3
+                      else f"table rows of {self.input_shape_[0]} values")
+            raise ValueError(
+                f"images of shape {sample_shape} were given, but this embedder was fitted on {fitted}; "
+                f"resize or crop them to that shape"
+            )
 
     @keeps_state_on_error
     def fit(self, X, y, sample_weight=None):
@@ -338,9 +444,13 @@ miner_
 
         Parameters
         ----------
-        X : array-like of shape (n, features), (n, H, W) or (n, C, H, W)
+        X : array-like of shape (n, features), (n, H, W), (n, H, W, C) or (n, C, H, W)
+            Table rows, or images. An image's axes are read by :func:`image_layout`: channels-last when the last
+            axis is 1, 3 or 4 (grey, RGB, RGBA) and the first is not, otherwise channels-first. Flat rows are
+            images only with ``image_shape``.
         y : array-like of shape (n,)
-            Identity labels (any hashable); at least two identities, none missing.
+            Identity labels (any hashable); at least two identities, none missing, and at least one identity with
+            two or more samples (a pair to learn from).
         sample_weight : array-like of shape (n,), optional
             Non-negative weight of each sample: a mined triplet counts with its anchor's weight (a pair of the
             contrastive loss with the product of its two weights), so photos of doubtful quality can count less.
@@ -385,6 +495,12 @@ miner_
             raise ValueError(
                 f"TripletEmbedder needs at least two identities to tell apart; y holds one class only "
                 f"({encoder.classes_!r})"
+            )
+        if np.bincount(encoder.transform(y)).max() < 2:
+            raise ValueError(
+                f"TripletEmbedder learns from pairs of samples of one identity, but each of the "
+                f"{len(encoder.classes_)} identities in y has a single sample, so there is no pair to learn from "
+                f"(the loss would be 0 in every epoch). Give at least one identity two or more samples."
             )
         if len(Xs) != len(y):
             raise ValueError(f"X has {len(Xs)} samples but y has {len(y)} labels")
@@ -434,7 +550,13 @@ miner_
     # ------------------------------------------------------------------------------------------ output
 
     def transform(self, X):
-        """Embeddings of ``X``, shape ``(n, embedding_dim)`` (a DataFrame with ``set_output(transform="pandas")``)."""
+        """Embeddings of ``X``, shape ``(n, n_members_ * embedding_dim)`` (a DataFrame with
+        ``set_output(transform="pandas")``).
+
+        ``X`` holds samples of the shape ``fit`` took, read by the same rule (:func:`image_layout`): images of
+        another size or number of channels, and flat rows of an embedder fitted on image arrays (unless
+        ``image_shape`` says how to read them), are refused with a ``ValueError`` naming the fitted shape.
+        """
         Xs = self._validate_images(X, reset=False)
         return self._forward(Xs).numpy().astype(np.float64)
 

@@ -238,7 +238,7 @@ def test_embedders_of_several_seeds_side_by_side_in_a_feature_union(digits):
 
 
 AUTO = dict(module="auto", input_size="auto", cnn_blocks="auto", cnn_width="auto", n_members="auto", augment="auto",
-            max_epochs="auto", n_iter_no_change="auto", miner="auto")
+            max_epochs="auto", n_iter_no_change="auto")
 
 
 @pytest.mark.parametrize("shape, n, expected", [
@@ -248,7 +248,7 @@ AUTO = dict(module="auto", input_size="auto", cnn_blocks="auto", cnn_width="auto
     ((1, 105, 105), 4840, dict(module_kind="cnn", input_size=(24, 24), n_members=1, max_epochs=79,
                                n_iter_no_change=15)),
     ((3, 200, 50), 100, dict(input_size=(64, 16), cnn_blocks=2)),  # the shorter side stays at 16
-    ((64,), 500, dict(module_kind="mlp", input_size=None, cnn_blocks=None, augment=False, miner="semi_hard")),
+    ((64,), 500, dict(module_kind="mlp", input_size=None, cnn_blocks=None, augment=False)),
 ])
 def test_auto_settings_follow_the_data(shape, n, expected):
     from sklearn_costs.triplet import resolve_embedder_settings
@@ -353,3 +353,71 @@ def test_embeddings_that_are_not_finite_on_the_training_data_stop_the_fit(digits
     with pytest.raises(TrainingDivergedError, match=r"predictions on its training data are not finite"):
         model.fit(images[:200], labels[:200])
     assert not hasattr(model, "net_")
+
+
+SMALL_CNN = dict(input_size=(8, 8), cnn_blocks=1, cnn_width=4)
+
+
+def test_identities_seen_once_each_are_refused_with_what_is_needed(digits):
+    """Ten identities of one image each hold no pair: the loss was 0 in every epoch and nothing was learned."""
+    images, labels = digits
+    first = np.unique(labels, return_index=True)[1]
+    with pytest.raises(ValueError, match="each of the 10 identities in y has a single sample.*at least one "
+                                         "identity two or more samples"):
+        quick(max_epochs=2, module="mlp").fit(images[first], labels[first])
+    one_pair = np.concatenate([first, [first[0] + 10]])  # a second image of one digit is enough to learn from
+    assert labels[first[0] + 10] == labels[first[0]]
+    assert quick(max_epochs=2, module="mlp").fit(images[one_pair], labels[one_pair]).n_iter_ == 2
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "channels_first", "flat_with_image_shape"])
+def test_colour_images_are_read_in_either_channel_order(digits, layout):
+    """(n, 8, 8, 3) was read as 8 channels of 8x3 pixels and resized to 43x16; one rule reads every layout."""
+    from sklearn_costs.triplet import image_layout
+
+    images, labels = digits
+    rgb = np.stack([images[:60], images[:60] * 0.5, 16 - images[:60]], axis=-1)  # (n, 8, 8, 3)
+    given = {"channels_last": rgb, "channels_first": rgb.transpose(0, 3, 1, 2),
+             "flat_with_image_shape": rgb.reshape(60, -1)}[layout]
+    image_shape = (8, 8, 3) if layout.startswith("flat") else None
+    model = quick(max_epochs=1, cnn_width=4, image_shape=image_shape).fit(given, labels[:60])
+    assert model.input_shape_ == (3, 8, 8) and model.input_size_ == (16, 16)
+    reference = quick(max_epochs=1, cnn_width=4).fit(rgb.transpose(0, 3, 1, 2), labels[:60])
+    np.testing.assert_allclose(model.transform(given[:5]), reference.transform(rgb[:5].transpose(0, 3, 1, 2)),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.transform(rgb[:5]), model.transform(rgb[:5].transpose(0, 3, 1, 2)))
+    assert image_layout((28, 28, 1)) == ((1, 28, 28), True) and image_layout((1, 28, 28)) == ((1, 28, 28), False)
+    assert image_layout((64,)) == (None, False)
+
+
+def test_cnn_on_table_rows_names_the_fix(digits):
+    images, labels = digits
+    with pytest.raises(ValueError, match=r"module='cnn' needs images, but X holds table rows of 64 values.*"
+                                         r"image_shape=\(H, W\).*module='mlp'"):
+        quick(module="cnn", max_epochs=1).fit(images[:100].reshape(100, -1), labels[:100])
+
+
+def test_flat_rows_given_to_an_embedder_fitted_on_images_name_the_reshape(digits):
+    images, labels = digits
+    model = quick(max_epochs=1, **SMALL_CNN).fit(images[:60], labels[:60])
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(1, 8, 8\).*flat rows of 64 values.*"
+                                         r"X.reshape\(len\(X\), 1, 8, 8\)"):
+        model.transform(images[:5].reshape(5, -1))
+    # flat rows are images when image_shape says how to read them, in fit and in transform alike
+    on_rows = quick(max_epochs=1, image_shape=(8, 8), **SMALL_CNN).fit(images[:60].reshape(60, -1), labels[:60])
+    np.testing.assert_allclose(on_rows.transform(images[:5].reshape(5, -1)), on_rows.transform(images[:5]))
+    with pytest.raises(ValueError, match=r"images of shape \(2, 32\) were given.*fitted on images of shape "
+                                         r"\(1, 8, 8\)"):
+        on_rows.set_params(image_shape=(2, 32)).transform(images[:5].reshape(5, -1))
+
+
+def test_epochs_count_the_steps_of_identity_batches():
+    """Seven digits fill a batch of 128 with 28 images: an epoch of 1,264 images is 46 steps, not 10, and 3000
+    steps are 66 epochs (it was 300, 248 s); data with enough identities to fill a batch keeps its epochs."""
+    from sklearn_costs.triplet import resolve_embedder_settings, steps_per_epoch
+
+    assert steps_per_epoch(1264, 128, n_identities=7) == 46 and steps_per_epoch(1264, 128) == 10
+    digits = resolve_embedder_settings((1, 8, 8), 1264, 128, AUTO, n_identities=7)
+    assert (digits["max_epochs"], digits["n_iter_no_change"]) == (66, 13)
+    assert resolve_embedder_settings((1, 64, 64), 300, 128, AUTO, n_identities=30)["max_epochs"] == 300  # Olivetti
+    assert resolve_embedder_settings((1, 105, 105), 4840, 128, AUTO, n_identities=1200)["max_epochs"] == 79
