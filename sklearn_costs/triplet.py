@@ -1,4 +1,8 @@
-"""TripletEmbedder: a transformer that maps images (or rows) to embeddings where one identity clusters together."""
+"""TripletEmbedder: a transformer that maps images (or rows) to embeddings where one identity clusters together.
+
+Its image layout lives in :mod:`sklearn_costs._images` and the rules of its ``"auto"`` settings in
+:mod:`sklearn_costs._embedder_settings`; their public names are also importable from here.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from ._embedder_settings import (
+    MAX_MEMBERS,
+    MAX_SIDE,
+    MEMBER_ROWS,
+    MIN_SIDE,
+    TARGET_STEPS,
+    resolve_embedder_settings,
+    steps_per_epoch,
+)
+from ._images import CHANNEL_COUNTS, ImageInput, as_network_input, image_layout
 from ._members import by_member, members_objective
 from ._training import IdentityBatchLoader
 from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT, validated_sample_weight
@@ -29,165 +43,9 @@ from .modules import (
     StandardizeEachImage,
 )
 
-#: The working resolution: the longer side at most ``MAX_SIDE`` pixels, the shorter at least ``MIN_SIDE``.
-MAX_SIDE = 24
-MIN_SIDE = 16
-#: Gradient steps aimed at when ``max_epochs="auto"``.
-TARGET_STEPS = 3000
-#: ``n_members="auto"`` trains ``MEMBER_ROWS / n_samples`` networks, 1 to ``MAX_MEMBERS``.
-MEMBER_ROWS = 6000
-MAX_MEMBERS = 5
-#: Sizes of a last axis that make a 3-D sample channels-last: grey, RGB, RGBA.
-CHANNEL_COUNTS = (1, 3, 4)
-
-
-def image_layout(sample_shape):
-    """How one sample of shape ``sample_shape`` is read: the one rule for the image layout of
-    :class:`TripletEmbedder`, which ``fit``, ``transform`` and every other path follow.
-
-    ``sample_shape`` is the shape of one sample as the user gives it: ``X.shape[1:]`` of an array of images, or
-    ``image_shape`` for flat rows (which are then images of that shape flattened by ``reshape``).
-
-    - ``(H, W)``: a grey image, one channel.
-    - ``(a, b, c)``: channels-last ``(H, W, C)`` when ``c`` is 1, 3 or 4 (grey, RGB, RGBA) and ``a`` is not;
-      otherwise channels-first ``(C, H, W)``, PyTorch's order. So ``(32, 32, 3)`` and ``(3, 32, 32)`` are both
-      RGB images of 32 x 32 pixels; a sample both of whose ends could be channels (``(3, 4, 4)``, an image with a
-      side of at most 4 pixels) is read channels-first.
-    - ``(n_features,)`` or None: a table row, no image.
-
-    Parameters
-    ----------
-    sample_shape : tuple of int or None
-
-    Returns
-    -------
-    network_shape : tuple of int or None
-        ``(C, H, W)``, the shape in which the network takes the image, or None for a table row.
-    channels_last : bool
-        Whether the channels are the last axis of ``sample_shape``.
-
-    Examples
-    --------
-    >>> image_layout((28, 28))
-    ((1, 28, 28), False)
-    >>> image_layout((32, 32, 3))
-    ((3, 32, 32), True)
-    >>> image_layout((3, 32, 32))
-    ((3, 32, 32), False)
-    """
-    if sample_shape is None or len(sample_shape) == 1:
-        return None, False
-    shape = tuple(int(s) for s in sample_shape)
-    if len(shape) == 2:
-        return (1, *shape), False
-    if len(shape) != 3:
-        raise ValueError(f"an image is (H, W), (H, W, C) or (C, H, W); got a sample of shape {shape}")
-    if shape[2] in CHANNEL_COUNTS and shape[0] not in CHANNEL_COUNTS:
-        return (shape[2], shape[0], shape[1]), True
-    return shape, False
-
-
-def as_network_input(rows, sample_shape):
-    """Validated flat rows ``(n, features)`` as the network takes them: images ``(n, C, H, W)`` read from samples
-    of shape ``sample_shape`` by :func:`image_layout`, or the rows themselves when ``sample_shape`` is None (a
-    table)."""
-    network_shape, channels_last = image_layout(sample_shape)
-    if network_shape is None:
-        return rows
-    if channels_last:
-        return np.ascontiguousarray(rows.reshape(len(rows), *sample_shape).transpose(0, 3, 1, 2))
-    return rows.reshape(len(rows), *network_shape)
-
-
-def steps_per_epoch(n_samples, batch_size, n_identities=None, images_per_identity=4):
-    """Gradient steps in one epoch of :class:`~sklearn_costs._training.IdentityBatchLoader`: a batch holds groups
-    of ``images_per_identity`` images of at most ``batch_size // images_per_identity`` identities, so with fewer
-    identities than that it is smaller than ``batch_size``: ``n_identities * images_per_identity`` rows (7 digits: 28
-    rows, 46 steps an epoch over 1,264 images, not 10). ``n_identities`` None: as many as a full batch needs.
-
-    Examples
-    --------
-    >>> steps_per_epoch(1264, 128, n_identities=7), steps_per_epoch(1264, 128)
-    (46, 10)
-    """
-    rows = batch_size if n_identities is None else min(batch_size, n_identities * images_per_identity)
-    return max(1, int(np.ceil(n_samples / max(1, rows))))
-
-
-def resolve_embedder_settings(sample_shape, n_samples, batch_size, params, n_identities=None,
-                              images_per_identity=4):
-    """The :class:`TripletEmbedder` settings for this data: ``params`` (the estimator's) with every ``"auto"``
-    replaced by the value its rule gives. ``sample_shape`` is one sample as the network takes it (``(C, H, W)``
-    for images, see :func:`image_layout`; ``(n_features,)`` for table rows), ``batch_size`` the rows of a gradient
-    step (the parameter's ``"auto"`` or -1 resolved), ``n_identities`` the labels in ``y`` (None: enough to fill
-    every batch) and ``images_per_identity`` the estimator's. ``module="cnn"`` on table rows raises ``ValueError``.
-
-    The rules were chosen on digits, Olivetti, ORL and Omniglot with the others held out (docs/benchmarks.rst):
-
-    - ``module``: the CNN for images, the MLP for table rows.
-    - ``input_size``: images are averaged down until the longer side is ``MAX_SIDE`` (24) pixels, but not below
-      ``MIN_SIDE`` (16) on the shorter side, and enlarged for the CNN when the shorter side is under 16; the
-      aspect ratio is kept. A network
-      trained on tens to hundreds of identities generalises better from the coarse picture and trains in a
-      fraction of the time (105x105 characters, 112x92 faces); too small an image leaves a CNN nothing to
-      convolve (8x8 digits).
-    - ``cnn_blocks``: ``floor(log2(shorter side / 4))``, at least one, so that the last block still sees a map of
-      about 4 pixels a side; ``cnn_width``: 16 channels in the first block.
-    - ``n_members``: ``MEMBER_ROWS / n_samples`` networks (1 to 5) trained side by side as one batched network,
-      their embeddings concatenated: independently started networks make errors that average out, which matters
-      most on small data, where one network's embedding depends much on its seed; the training cost stays about
-      that of one network on ``MEMBER_ROWS`` images.
-    - ``augment``: random rotations, scalings and shifts of images (no flips: a mirrored character can be another
-      character); none for tables.
-    - ``max_epochs``: about ``TARGET_STEPS`` (3000) gradient steps, 20 to 300 epochs, the steps of an epoch counted
-      as the identity batches make them (:func:`steps_per_epoch`: with fewer identities than a batch has room for,
-      ``n_identities``, the batches are smaller and an epoch has more of them; 7 digits: 66 epochs of 46 steps,
-      where counting full batches of 128 gave 300 epochs of 46 steps); ``n_iter_no_change``: a fifth of that, at
-      least 10. Training stops earlier when the held-out identities stop improving.
-    """
-    images = len(sample_shape) == 3
-    resolved = {}
-    module = params["module"]
-    if module == "auto":
-        module = "cnn" if images else "mlp"
-    resolved["module_kind"] = module if isinstance(module, str) else "custom"
-    cnn = resolved["module_kind"] == "cnn"
-    if cnn and not images:
-        raise ValueError(
-            f"module='cnn' needs images, but X holds table rows of {sample_shape[0]} values: give images as arrays "
-            "(n, H, W), (n, H, W, C) or (n, C, H, W), or flat rows with image_shape=(H, W) (or the shape of one "
-            "image), or use module='mlp' (or 'auto') for table rows"
-        )
-    size = None
-    if images:
-        height, width = sample_shape[1:]
-        if params["input_size"] == "auto":
-            factor = min(max(max(height, width) / MAX_SIDE, 1.0), min(height, width) / MIN_SIDE)
-            factor = factor if cnn else max(factor, 1.0)  # an MLP gains nothing from enlarged images
-            size = (max(1, round(height / factor)), max(1, round(width / factor)))
-        else:
-            size = tuple(int(v) for v in params["input_size"])
-    resolved["input_size"] = size
-    blocks = params["cnn_blocks"]
-    if blocks == "auto":
-        blocks = max(1, int(np.floor(np.log2(min(size) / 4)))) if cnn else None
-    resolved["cnn_blocks"] = blocks
-    width = params["cnn_width"]
-    resolved["cnn_width"] = (16 if cnn else None) if width == "auto" else width
-    members = params["n_members"]
-    if members == "auto":
-        members = int(np.clip(round(MEMBER_ROWS / n_samples), 1, MAX_MEMBERS))
-    resolved["n_members"] = members
-    augment = params["augment"]
-    resolved["augment"] = bool(images and cnn) if augment == "auto" else bool(augment)
-    epochs = params["max_epochs"]
-    if epochs == "auto":
-        steps = steps_per_epoch(n_samples, batch_size, n_identities, images_per_identity)
-        epochs = int(np.clip(np.ceil(TARGET_STEPS / steps), 20, 300))
-    resolved["max_epochs"] = epochs
-    patience = params["n_iter_no_change"]
-    resolved["n_iter_no_change"] = max(10, resolved["max_epochs"] // 5) if patience == "auto" else patience
-    return resolved
+#: Importable from here as before the split into modules.
+__all__ = ["CHANNEL_COUNTS", "MAX_MEMBERS", "MAX_SIDE", "MEMBER_ROWS", "MIN_SIDE", "TARGET_STEPS", "TripletEmbedder",
+           "as_network_input", "image_layout", "resolve_embedder_settings", "steps_per_epoch"]
 
 
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "
@@ -196,7 +54,7 @@ def resolve_embedder_settings(sample_shape, n_samples, batch_size, params, n_ide
                         epochs_doc='\n        ``"auto"``: about 3000 gradient steps (of identity batches, which are '
                                    'smaller with few identities), 20 to 300 epochs.',
                         patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10.')
-class TripletEmbedder(TransformerMixin, NeuralCostEstimator):
+class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
     """Embed images (or table rows) so that the same identity is near and different identities are far.
 
     A face seen from the front and from the side differs in nearly every pixel, so pixels are a poor space for
@@ -384,59 +242,6 @@ miner_
     def _iterator_train(self):
         return {"iterator_train": IdentityBatchLoader,
                 "iterator_train__images_per_identity": self.images_per_identity}
-
-    # ------------------------------------------------------------------------------------------ input
-
-    def _row_shape(self, n_values, reset):
-        """The shape of one sample of flat rows of ``n_values`` values: ``image_shape`` (checked against the number
-        of values) or None (table rows)."""
-        if self.image_shape is not None:
-            if int(np.prod(self.image_shape)) != n_values:
-                raise ValueError(
-                    f"image_shape={self.image_shape!r} does not fit rows of {n_values} values; "
-                    f"H x W (x C) must equal the number of columns"
-                )
-            return tuple(int(s) for s in self.image_shape)
-        if not reset and len(self.input_shape_) == 3:
-            raise ValueError(
-                f"this embedder was fitted on images of shape {self.input_shape_} (C, H, W) but was given flat rows "
-                f"of {n_values} values; give the images as arrays, e.g. "
-                f"X.reshape(len(X), {', '.join(str(v) for v in self.input_shape_)}), "
-                f"or set image_shape (the shape of one image) to read flat rows as images"
-            )
-        return None
-
-    def _validate_images(self, X, reset):
-        """Validate with sklearn's utilities on flat rows; return the samples as the network takes them (read by
-        :func:`image_layout`)."""
-        raw = np.asarray(X) if isinstance(X, (list, tuple)) else X
-        sample_shape = None
-        if isinstance(raw, np.ndarray) and raw.ndim > 2:
-            sample_shape = tuple(raw.shape[1:])
-            if raw.ndim > 4:
-                raise ValueError(f"X must be a table (n, features) or images (n, H, W), (n, H, W, C) or (n, C, H, W); "
-                                 f"got an array of shape {raw.shape}")
-            raw = raw.reshape(len(raw), -1)
-            if not reset:  # before sklearn's count of the values, whose message would not name the shapes
-                self._check_fitted_shape(sample_shape)
-        # tables, DataFrames, sparse matrices and flattened images: sklearn's validation decides
-        flat = self._validate_X(raw, reset=reset)
-        if sample_shape is None:
-            sample_shape = self._row_shape(flat.shape[1], reset)
-            if not reset and sample_shape is not None:
-                self._check_fitted_shape(sample_shape)
-        return as_network_input(flat, sample_shape)
-
-    def _check_fitted_shape(self, sample_shape):
-        """Raise ValueError unless samples of shape ``sample_shape`` are read as the fitted network's input."""
-        check_is_fitted(self, "net_")
-        if image_layout(sample_shape)[0] != self.input_shape_:
-            fitted = (f"images of shape {self.input_shape_} (C, H, W)" if len(self.input_shape_) == 3
-                      else f"table rows of {self.input_shape_[0]} values")
-            raise ValueError(
-                f"images of shape {sample_shape} were given, but this embedder was fitted on {fitted}; "
-                f"resize or crop them to that shape"
-            )
 
     @keeps_state_on_error
     def fit(self, X, y, sample_weight=None):
