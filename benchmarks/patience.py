@@ -46,10 +46,10 @@ def recording(estimator_class):
     """``estimator_class`` with an :class:`EpochWeights` callback in its net (as ``epoch_weights``)."""
 
     class Recording(estimator_class):
-        def _make_net(self, *args, **kwargs):
-            net = super()._make_net(*args, **kwargs)
+        def _prepared_net(self, *args, **kwargs):
+            net = super()._prepared_net(*args, **kwargs)  # initialized: the callback joins its callbacks_
             self.epoch_weights = EpochWeights().initialize()
-            net.callbacks = [*net.callbacks, ("epoch_weights", self.epoch_weights)]
+            net.callbacks_.append(("epoch_weights", self.epoch_weights))
             return net
 
     Recording.__name__ = estimator_class.__name__
