@@ -82,7 +82,7 @@ class NetLifecycle:
             threads = resolve_threads(self.n_threads, module, len(Xt) if batch == -1 else batch, device)
             with torch_threads(threads if device == "cpu" else None):
                 net = self._prepared_net(module, loss, device, seed, len(Xt), order_seed=order_seed,
-                                         continues=previous)
+                                         batch_size=batch, continues=previous)
                 net.partial_fit(TensorDataset(Xt, yt, wt, self._batch_target_dtype), None)
                 self._after_training(net, Xt, yt, loss, wt)
         self.net_ = net

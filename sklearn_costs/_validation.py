@@ -14,7 +14,6 @@ import re
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight
 
 #: The integers 1, 2, ...: the range of every count-like parameter (epochs, widths, lags, members).
 POSITIVE_INT = Interval(numbers.Integral, 1, None, closed="left")
@@ -163,5 +162,4 @@ def validated_sample_weight(sample_weight, X):
             "sample_weight is zero for every row, so there is nothing to fit or score: give the rows that count a "
             "positive weight (or pass sample_weight=None to weigh all rows alike)."
         )
-    weight = _check_sample_weight(weight, X, dtype=np.float64)
     return None if np.all(weight == weight[0]) else weight
