@@ -227,8 +227,8 @@ class DivergenceGuard(Callback):
     The losses here are clamped so that they stay finite even for absurd predictions, so a NaN check alone lets a
     diverged fit (a Gaussian mean of -1e13, 1e26 spikes per bin) look successful. The guard checks:
 
-    * every training batch: a NaN or infinite loss stops the fit at once;
-    * every epoch, the training and the validation loss: NaN or infinite, or *run away*, that is above
+    * every epoch, the training and the validation loss (the mean of the epoch's batch losses, so one NaN or
+      infinite batch shows): NaN or infinite, or *run away*, that is above
       ``best + RUNAWAY_FACTOR * scale``. ``best`` is the lowest value of that loss in this fit, or the loss of the
       network before training (on the training data, ``guard_rows`` of its rows), whichever is lower;
       ``scale`` is ``max(1, |initial loss|, |best|)``, so that it follows the size of the loss (which may be
@@ -283,12 +283,6 @@ class DivergenceGuard(Callback):
                 count += len(Xb)
         loss = total / max(count, 1)
         return loss if math.isfinite(loss) else None
-
-    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
-        if training and loss is not None:
-            value = loss.item()
-            if not math.isfinite(value):
-                self._fail(f"the training loss became {value} at epoch {net.history[-1, 'epoch']}")
 
     def on_epoch_end(self, net, **kwargs):
         self._check_losses(net)
@@ -475,6 +469,29 @@ class CostNet(NeuralNet):
             return super().partial_fit(X, y, classes, **fit_params)
         except _Interrupted as interrupted:
             raise interrupted.interrupt from None
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch, with one wait for the device per epoch instead of one per batch.
+
+        skorch records each batch's loss as a Python float (``loss.item()``), which makes the host wait for the
+        device's every step. Here the batch losses stay on the device until the epoch ends and are then written
+        into the history in one transfer, before any ``on_epoch_end`` callback reads them (``train_loss`` and
+        ``valid_loss`` are their means). Callbacks still get each batch's loss tensor in ``on_batch_end``.
+        """
+        if iterator is None:
+            return
+        pending = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            pending.append(step["loss"].detach())
+            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if pending:
+            values = torch.stack(pending).float().cpu().tolist()
+            for row, value in zip(self.history[-1]["batches"][-len(pending) :], values):
+                row[prefix + "_loss"] = value
+        self.history.record(prefix + "_batch_count", len(pending))
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDataset):
