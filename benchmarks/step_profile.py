@@ -69,7 +69,8 @@ def summarise(prof, wall, steps):
     syncs = sum(n for name, n in calls.items() if name in SYNC_NAMES)
     launches = sum(n for name, n in calls.items() if name.startswith(LAUNCH_PREFIX))
     return {"steps": steps, "wall ms": 1e3 * wall / steps, "kernel ms": device_us / 1e3 / steps,
-            "syncs": syncs / steps, "items": calls.get("aten::_local_scalar_dense", 0) / steps, "launches": launches / steps, "casts": calls.get("aten::_to_copy", 0) / steps}
+            "syncs": syncs / steps, "items": calls.get("aten::_local_scalar_dense", 0) / steps,
+            "launches": launches / steps, "casts": calls.get("aten::_to_copy", 0) / steps}
 
 
 def profiled(device, fn, *args):
