@@ -278,7 +278,8 @@ class PredictiveDistribution:
         """The parts' values stacked along a first axis: the components', or the nested distributions'."""
         if self._nested:
             return np.stack([getattr(p, "_" + method)(*args) for p in self._parts])
-        return np.concatenate([getattr(p, method + "s")(*args) for p in self._parts])
+        values = [getattr(p, method + "s")(*args) for p in self._parts]
+        return values[0] if len(values) == 1 else np.concatenate(values)  # one part: no copy of the whole output
 
     def _mean(self):
         if self._moments is None:
