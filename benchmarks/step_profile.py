@@ -60,7 +60,8 @@ def counts(prof):
     calls, device_us = {}, 0.0
     for event in prof.key_averages():
         calls[event.key] = calls.get(event.key, 0) + event.count
-        device_us += event.self_device_time_total  # as the profiler's own "Self CUDA time total"
+        if event.device_type != torch.autograd.DeviceType.CPU and not getattr(event, "is_user_annotation", False):
+            device_us += event.self_device_time_total  # as the profiler's own "Self CUDA time total" counts it
     return calls, device_us
 
 
