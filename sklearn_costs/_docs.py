@@ -13,8 +13,10 @@ COMMON_PARAMETERS = """\
     max_epochs : {epochs_type}, default={max_epochs}{epochs_doc}
     batch_size : int >= 1, -1 or "auto", default={batch_size}
         Rows per gradient step; -1 for the whole training set. ``"auto"`` takes ``n_rows // 50`` clipped to
-        [16, 256]: small data sets get the many small steps they need within an epoch, large ones big batches.
-        Reported as ``batch_size_``.
+        [16, 256] on a CPU and to [16, 4096] on a GPU (the regressors; the embedder keeps the CPU's rule): small
+        data sets get the many small steps they need within an epoch, large ones big batches, and a GPU, whose
+        steps cost about the same from hundreds to thousands of rows, the bigger ones. Reported as
+        ``batch_size_``.
     lr : float > 0, default={lr}
         Learning rate.
     optimizer : {{"adam", "adamw", "sgd", "rmsprop", "lbfgs"}} or torch optimizer class, default="adam"

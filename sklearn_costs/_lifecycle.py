@@ -24,6 +24,7 @@ from skorch.history import History
 from ._device import (
     FUSED_OPTIMIZERS,
     as_tensor,
+    auto_batch_size,
     fused_update_supported,
     match_fused_update,
     resolve_device,
@@ -78,7 +79,7 @@ class NetLifecycle:
                 module = self._build_module(Xt, yt, loss, hidden, wt)
             else:
                 module = copy.deepcopy(previous.module_)
-            batch = self._batch_size(len(Xt))
+            batch = self._batch_size(len(Xt), device)
             threads = resolve_threads(self.n_threads, module, len(Xt) if batch == -1 else batch, device)
             with torch_threads(threads if device == "cpu" else None):
                 net = self._prepared_net(module, loss, device, seed, len(Xt), order_seed=order_seed,
@@ -124,7 +125,7 @@ class NetLifecycle:
             optimizer=self._optimizer(),
             lr=self.lr,
             max_epochs=self._setting("max_epochs"),
-            batch_size=self._batch_size(n_rows) if batch_size is None else batch_size,
+            batch_size=self._batch_size(n_rows, device) if batch_size is None else batch_size,
             train_split=train_split,
             callbacks=callbacks,
             device=device,
@@ -218,9 +219,12 @@ class NetLifecycle:
         stopping = EarlyStopping(patience=self._setting("n_iter_no_change"), load_best=True, sink=self._sink)
         return ValidationSplit(self.validation_fraction, self._validation_split, seed), stopping
 
-    def _batch_size(self, n_rows):
+    #: Whether ``batch_size="auto"`` follows the device (:func:`auto_batch_size`); the embedder's does not.
+    _device_aware_batch = True
+
+    def _batch_size(self, n_rows, device="cpu"):
         if self.batch_size == "auto":
-            return int(np.clip(n_rows // 50, 16, 256))
+            return auto_batch_size(n_rows, device if self._device_aware_batch else "cpu")
         return self.batch_size
 
     def _sink(self, message):

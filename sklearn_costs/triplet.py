@@ -231,10 +231,14 @@ miner_
     def _resolve_settings(self, X, y):
         names = ["module", "input_size", "cnn_blocks", "cnn_width", "n_members", "augment", "max_epochs",
                  "n_iter_no_change"]
-        batch_size = self._batch_size(len(X))  # rows per step, "auto" resolved; -1 is every row
+        batch_size = self._batch_size(len(X), "cpu")  # rows per step, "auto" resolved (the same rule on every device)
         return resolve_embedder_settings(tuple(X.shape[1:]), len(X), len(X) if batch_size == -1 else batch_size,
                                          {name: getattr(self, name) for name in names},
                                          n_identities=len(np.unique(y)), images_per_identity=self.images_per_identity)
+
+    # A batch holds P identities x K images, and a larger one changes which triplets the miner finds: the
+    # embedder's accuracy at GPU-sized batches has not been measured, so "auto" takes the CPU's rule everywhere.
+    _device_aware_batch = False
 
     def _criterion(self, loss):
         return _MemberCriterion(loss, self.n_members_, self.normalize)

@@ -585,3 +585,26 @@ def test_the_batch_size_of_a_fit_is_reported(data):
     model = _regressor("gaussian", max_epochs=1).fit(X, X[:, 0])
     assert model.batch_size == "auto" and model.batch_size_ == model.net_.batch_size == max(16, len(X) // 50)
     assert model.set_params(batch_size=7).fit(X, X[:, 0]).batch_size_ == 7
+
+
+def test_auto_batch_size_keeps_fifty_steps_an_epoch_up_to_the_devices_cap():
+    from sklearn_costs._device import auto_batch_size
+
+    for n_rows, cpu, gpu in [(10, 16, 16), (1_000, 20, 20), (12_800, 256, 256), (100_000, 256, 2_000),
+                             (10**7, 256, 4_096)]:
+        assert auto_batch_size(n_rows, "cpu") == cpu
+        assert auto_batch_size(n_rows, "cuda") == auto_batch_size(n_rows, "cuda:0") == gpu
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_fit_takes_the_gpus_auto_batch_size_and_the_embedder_the_cpus():
+    from sklearn_costs import TripletEmbedder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 3)).astype(np.float32)
+    model = _regressor("gaussian", max_epochs=1, device="cuda").fit(X, X[:, 0])
+    assert model.batch_size_ == model.net_.batch_size == 400  # 20,000 // 50; 256 on the CPU
+    labels = np.repeat(np.arange(2_000), 10)
+    on = {device: TripletEmbedder(max_epochs=1, device=device, random_state=0).fit(X, labels).batch_size_
+          for device in ("cpu", "cuda")}
+    assert on["cuda"] == on["cpu"]
