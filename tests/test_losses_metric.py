@@ -391,3 +391,25 @@ def test_early_stopping_restores_the_best_epochs_proxies_with_its_weights():
 def test_the_default_stays_the_triplet_loss():
     assert TripletEmbedder().loss == "triplet"
     assert isinstance(get_loss(TripletEmbedder().loss, "embedding"), TripletLoss)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_proxies_train_on_the_gpu_and_move_with_the_model():
+    X, codes = _identities(6, 8)
+    names = np.array(["ann", "cy", "eve", "bo", "dee", "fay"])[codes]
+    first = np.isin(names, ["ann", "cy", "eve"])
+    model = _embedder("proxy_anchor", n_members=2, device="cuda").fit(X[first], names[first])
+    assert model.net_.criterion_.learned["proxies"].device.type == "cuda"
+    model.set_params(warm_start=True, max_epochs=2).fit(X, names)  # new identities: the proxies grow on the GPU
+    proxies = model.net_.criterion_.learned["proxies"]
+    assert proxies.device.type == "cuda" and proxies.shape == (2, 6, 4)
+    assert model.net_.optimizer_.state[proxies]["exp_avg"].device.type == "cuda"
+    buffer = io.BytesIO()
+    persistence.dump(model, buffer)
+    for copy_ in (persistence.load(buffer), pickle.loads(pickle.dumps(model))):
+        torch.testing.assert_close(_proxies(copy_).cpu(), proxies.detach().cpu(), rtol=0, atol=0)
+    on_cpu = pickle.loads(pickle.dumps(model)).set_params(device="cpu", max_epochs=1)
+    on_cpu.fit(X, names)  # continued on the CPU: the proxies and their optimizer state come along
+    moved = on_cpu.net_.criterion_.learned["proxies"]
+    assert moved.device.type == "cpu" and on_cpu.net_.optimizer_.state[moved]["exp_avg"].device.type == "cpu"
+    assert np.isfinite(on_cpu.transform(X)).all()
