@@ -23,11 +23,19 @@ Usage::
     python benchmarks/faces.py --methods "raw pixels + 1-NN" "TripletEmbedder() defaults"
     python benchmarks/faces.py --data omniglot --fit-all   # time one default fit on every image, as given
     python benchmarks/faces.py --digits 0 1 2 --threads 2  # the demo's digits protocol, one fit per seed
+    python benchmarks/faces.py --loss multi_similarity proxy_anchor   # a row per loss, the defaults otherwise
+    python benchmarks/faces.py --data orl --methods "TripletEmbedder() defaults" --loss proxy_anchor --jobs 8
+    python benchmarks/faces.py --digits 0 1 2 --loss triplet multi_similarity   # the digits protocol per loss
+
+``--loss`` adds the row ``TripletEmbedder(loss='NAME')`` (every other setting at its default) for each registered
+embedding loss named, and, beside the table, how it does against ``TripletEmbedder() defaults`` (the triplet loss)
+split by split; with ``--digits`` or ``--fit-all`` it fits each loss in turn.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import numpy as np
@@ -109,6 +117,26 @@ METHODS = {
 }
 
 
+#: The defaults with another loss, as ``--loss`` names its rows.
+LOSS_METHOD = re.compile(r"TripletEmbedder\(loss='(\w+)'\)")
+
+
+def loss_method(loss):
+    """The name of the row of ``TripletEmbedder(loss=loss)`` with every other setting at its default."""
+    return f"TripletEmbedder(loss={loss!r})"
+
+
+def method_of(name):
+    """``(input, embed)`` of a row of :data:`METHODS`, or of a row that ``--loss`` adds."""
+    if name in METHODS:
+        return METHODS[name]
+    match = LOSS_METHOD.fullmatch(name)
+    if match is None:
+        raise KeyError(name)
+    loss = match[1]
+    return "given", lambda X, y, Xt: TripletEmbedder(loss=loss, random_state=0).fit(X, y).transform(Xt)
+
+
 def load(name):
     """Images (float32, ink or brightness in [0, 1]) in each input form, labels, and the extra Omniglot columns."""
     if name == "omniglot":
@@ -143,7 +171,7 @@ def run(job):
     name, split, method, n_seeds = job
     inputs, labels, extra = load(name)
     train = splits(name, labels, extra, n_seeds)[split]
-    source, embed = METHODS[method]
+    source, embed = method_of(method)
     images = inputs[source]
     start = time.perf_counter()
     emb = embed(images[train], labels[train], images[~train])
@@ -164,24 +192,25 @@ def report(row):
     return row
 
 
-def fit_all(name):
-    """The time of one default fit on every image of the data set, as a user would run it (PyTorch's threads)."""
+def fit_all(name, loss="triplet"):
+    """The time of one default fit (with ``loss``) on every image of the data set, as a user would run it (PyTorch's
+    threads)."""
     inputs, labels, _ = load(name)
     images = inputs["given"]
     start = time.perf_counter()
-    model = TripletEmbedder(random_state=0).fit(images, labels)
+    model = TripletEmbedder(loss=loss, random_state=0).fit(images, labels)
     seconds = time.perf_counter() - start
     settings = ["module_kind", "input_size", "cnn_blocks", "n_members", "max_epochs", "n_iter_no_change"]
     resolved = ", ".join(f"{k}_={getattr(model, k + '_')!r}" for k in settings)
-    print(f"{name}: {len(images)} images of shape {images.shape[1:]}; TripletEmbedder(random_state=0).fit: "
-          f"{seconds:.0f} s, {model.n_iter_} epochs; {resolved}")
+    print(f"{name}: {len(images)} images of shape {images.shape[1:]}; TripletEmbedder(loss={loss!r}, "
+          f"random_state=0).fit: {seconds:.0f} s, {model.n_iter_} epochs; {resolved}")
     return seconds
 
 
-def digits_defaults(seeds, threads):
-    """The demo's digits protocol (``sklearn-costs demo embedding``): ``TripletEmbedder(random_state=seed)`` fitted on
-    the 1,264 8x8 digits 0-6, 3-way one-shot accuracy on 7-9 (raw pixels: 0.759); mean and sd over ``seeds`` of the
-    accuracy and of the fit's wall and CPU seconds with ``threads`` PyTorch threads."""
+def digits_defaults(seeds, threads, loss="triplet"):
+    """The demo's digits protocol (``sklearn-costs demo embedding``): ``TripletEmbedder(loss=loss,
+    random_state=seed)`` fitted on the 1,264 8x8 digits 0-6, 3-way one-shot accuracy on 7-9 (raw pixels: 0.759); mean
+    and sd over ``seeds`` of the accuracy and of the fit's wall and CPU seconds with ``threads`` PyTorch threads."""
     import torch
     from sklearn.datasets import load_digits
 
@@ -191,7 +220,7 @@ def digits_defaults(seeds, threads):
     seen = labels < 7
     rows = []
     for seed in seeds:
-        model = TripletEmbedder(random_state=seed)
+        model = TripletEmbedder(loss=loss, random_state=seed)
         wall, cpu = time.perf_counter(), time.process_time()
         model.fit(images[seen], labels[seen])
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -200,7 +229,7 @@ def digits_defaults(seeds, threads):
                      "n_iter_no_change_": model.n_iter_no_change_})
         print(rows[-1], flush=True)
     frame = pd.DataFrame(rows).set_index("seed")
-    print(f"digits 0-6 -> 7-9, {threads} threads: one-shot {frame['one-shot'].mean():.3f} +- "
+    print(f"digits 0-6 -> 7-9, loss={loss!r}, {threads} threads: one-shot {frame['one-shot'].mean():.3f} +- "
           f"{frame['one-shot'].std(ddof=1):.3f}, fit {frame['fit s'].mean():.1f} +- {frame['fit s'].std(ddof=1):.1f} s "
           f"(CPU {frame['fit cpu s'].mean():.1f} +- {frame['fit cpu s'].std(ddof=1):.1f} s)")
     return frame
@@ -218,17 +247,28 @@ def main(argv=None):
     parser.add_argument("--digits", type=int, nargs="+", default=None, metavar="SEED",
                         help="only the digits protocol (train 0-6, one-shot on 7-9), one default fit per seed")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads of --digits")
+    parser.add_argument("--loss", nargs="+", default=None, metavar="NAME",
+                        help="embedding losses to compare with the triplet default: a row TripletEmbedder(loss=NAME) "
+                             "each (with --digits / --fit-all: each loss in turn)")
     args = parser.parse_args(argv)
+    losses = args.loss or []
+    from sklearn_costs.losses import available_losses
+
+    registered = [info.name for info in available_losses("embedding")]
+    unknown = sorted(set(losses) - set(registered))
+    if unknown:
+        parser.error(f"unknown losses {unknown}; the embedding losses are {registered}")
     if args.digits:
-        return digits_defaults(args.digits, args.threads)
+        return [digits_defaults(args.digits, args.threads, loss) for loss in losses or ["triplet"]]
     if args.fit_all:
-        return fit_all(args.data)
+        return [fit_all(args.data, loss) for loss in losses or ["triplet"]]
     names = list(METHODS)
     if args.methods:
         unknown = set(args.methods) - set(names)
         if unknown:
             parser.error(f"unknown methods {sorted(unknown)}; choose among {names}")
         names = [n for n in names if n in args.methods]
+    names += [loss_method(loss) for loss in losses if loss_method(loss) not in names]
 
     _, labels, extra = load(args.data)
     n_splits = len(splits(args.data, labels, extra, args.seeds))
@@ -254,6 +294,10 @@ def main(argv=None):
             best = wins[baselines].max(axis=1)
             print(f"defaults above the best baseline on {(wins['TripletEmbedder() defaults'] > best).sum()} of "
                   f"{len(wins)} splits")
+        for loss in losses:
+            diff = wins[loss_method(loss)] - wins["TripletEmbedder() defaults"]
+            print(f"loss={loss!r} against the triplet default: one-shot {diff.mean():+.3f} (sd {diff.std(ddof=1):.3f} "
+                  f"over splits), above it on {(diff > 0).sum()}, below on {(diff < 0).sum()} of {len(diff)} splits")
     return table
 
 

@@ -98,15 +98,17 @@ class NetLifecycle:
         return self
 
     def _prepared_net(self, module, loss, device, seed, n_rows, *, order_seed=None, batch_size=None,
-                      continues=None, optimizer_state=None, history=None):
+                      continues=None, optimizer_state=None, history=None, criterion_state=None):
         """The one way to an initialized net, ready to train or predict: built from the current parameters around
         ``module`` (new, continued or restored weights) and ``loss``, with the validation split of ``seed`` and
         batches in the order of ``order_seed`` (default ``seed``).
 
-        A net that ``continues`` another (a warm start, a continuing ``partial_fit``) takes over its optimizer
-        state and history; a restored one (:meth:`rebuild_net`) takes ``optimizer_state`` and ``history`` (rows of
-        skorch's history) from a file. The training settings (``lr``, ``weight_decay``, ``batch_size``, epochs,
-        validation, callbacks, precision, device) are always those of the current parameters.
+        A net that ``continues`` another (a warm start, a continuing ``partial_fit``) takes over its criterion's
+        learned parameters (``Criterion.continue_from``: a proxy loss's proxies, by identity), optimizer state and
+        history; a restored one (:meth:`rebuild_net`) takes ``criterion_state``, ``optimizer_state`` and
+        ``history`` (rows of skorch's history) from a file. The training settings (``lr``, ``weight_decay``,
+        ``batch_size``, epochs, validation, callbacks, precision, device) are always those of the current
+        parameters.
         """
         optimizer_kwargs = {}
         if self.optimizer in FUSED_OPTIMIZERS and fused_update_supported():
@@ -142,8 +144,12 @@ class NetLifecycle:
             **optimizer_kwargs,
         )
         net.initialize()
+        if criterion_state is not None:
+            net.criterion_.load_state_dict(criterion_state)
         if continues is not None:
-            optimizer_state, history = continues.optimizer_.state_dict(), continues.history
+            moved = net.criterion_.continue_from(continues.criterion_)
+            optimizer_state = _following_rows(continues.optimizer_.state_dict(), net.optimizer_, moved)
+            history = continues.history
         if optimizer_state is not None:
             net.optimizer_.load_state_dict(optimizer_state)
             match_fused_update(net.optimizer_, self.optimizer)
@@ -194,9 +200,10 @@ class NetLifecycle:
         """Two rows of inputs and targets of the shapes in the network ``spec``: enough to build the network."""
         return torch.zeros(2, spec["features"]), torch.ones(2, spec["targets"])
 
-    def rebuild_net(self, state_dict, batch_size, optimizer_state=None):
+    def rebuild_net(self, state_dict, batch_size, optimizer_state=None, criterion_state=None):
         """The fitted net, built anew from the fitted settings (``_fitted_network_spec``, ``_fitted_training``)
-        around ``state_dict`` (its module's weights), with ``optimizer_state`` and the epochs of ``history_``: how
+        around ``state_dict`` (its module's weights), with ``criterion_state`` (its criterion's learned parameters,
+        if it has any), ``optimizer_state`` and the epochs of ``history_``: how
         :func:`sklearn_costs.persistence.load` restores a model instead of unpickling it."""
         spec = self._fitted_network_spec
         X, y = self._placeholder_data(spec)
@@ -210,7 +217,8 @@ class NetLifecycle:
         history = [{"epoch": int(epoch), "batches": [], **{k: float(v) for k, v in row.items() if np.isfinite(v)}}
                    for epoch, row in self.history_.iterrows()]
         return self._prepared_net(module, self.loss_, device, training["seed"], training["n_rows"],
-                                  batch_size=batch_size, optimizer_state=optimizer_state, history=history)
+                                  batch_size=batch_size, optimizer_state=optimizer_state, history=history,
+                                  criterion_state=criterion_state)
 
     def _validation(self, n_rows, seed):
         """The validation split and the early-stopping callback this fit trains with, or ``(None, None)``."""
@@ -272,6 +280,25 @@ def _same(a, b) -> bool:
         return bool(a == b)
     except (TypeError, ValueError):  # values without a plain truth value (arrays): compare their text
         return repr(a) == repr(b)
+
+
+def _following_rows(state, optimizer, moved):
+    """The optimizer ``state`` (a ``state_dict``) of a continued net, for ``optimizer``, the continuing net's: the
+    per-element state of each parameter in ``moved`` (``{parameter: remap}``, from ``Criterion.continue_from``:
+    parameters whose rows moved or grew) remapped to its new rows. L-BFGS keeps one history over all the
+    parameters, which no longer fits them: it starts afresh."""
+    if not moved:
+        return state
+    if isinstance(optimizer, torch.optim.LBFGS):
+        return {**state, "state": {}}
+    index = {id(p): i for i, p in enumerate(p for group in optimizer.param_groups for p in group["params"])}
+    entries = dict(state["state"])
+    for parameter, remap in moved.items():
+        i = index[id(parameter)]
+        if i in entries:  # a per-element tensor (a moment, a momentum) follows the rows; a step count stays
+            entries[i] = {key: remap(value) if torch.is_tensor(value) and value.dim() == parameter.dim() else value
+                          for key, value in entries[i].items()}
+    return {**state, "state": entries}
 
 
 def _history_frame(history) -> pd.DataFrame:

@@ -8,6 +8,7 @@ tensor that lives on the training device, reordered by one permutation per epoch
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 
@@ -18,6 +19,28 @@ from skorch.callbacks import Callback
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 
 from .exceptions import DeviceWarning, TrainingDivergedError
+
+
+class Criterion(torch.nn.Module):
+    """The base of the estimators' skorch criteria, ``criterion(y_pred, y_true)``.
+
+    A criterion may hold parameters that train with the network (the proxies of a proxy loss). skorch hands them to
+    the optimizer with the module's (``NeuralNet.get_all_learnable_params`` yields the criterion's parameters after
+    the module's), moves the criterion to the device and pickles it with the net; :class:`EarlyStopping` restores
+    them with the best epoch's weights, and :meth:`continue_from` carries them on to the net that continues this one
+    (a warm start, a continuing ``partial_fit``).
+    """
+
+    def continue_from(self, previous) -> dict:
+        """Take over the state of ``previous``, the criterion of the net that this one continues.
+
+        Returns ``{parameter: remap}`` for each parameter of this criterion whose rows moved or grew (identities
+        added or dropped): ``remap`` maps a tensor shaped like ``previous``'s parameter to one shaped like this
+        one's, so that the optimizer's state of that parameter (Adam's moments) follows its rows. Here nothing
+        moves: the state is loaded as it is.
+        """
+        self.load_state_dict(previous.state_dict())
+        return {}
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -286,7 +309,9 @@ class DivergenceGuard(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         self._check_losses(net)
-        largest = max((float(p.detach().abs().max()) for p in net.module_.parameters() if p.numel()), default=0.0)
+        # the module's weights and the criterion's (a proxy loss's proxies)
+        largest = max((float(p.detach().abs().max()) for _, p in net.get_all_learnable_params() if p.numel()),
+                      default=0.0)
         if not largest <= MAX_ABS_WEIGHT:
             self._fail(f"the weights ran away at epoch {net.history[-1, 'epoch']}: the largest is {largest:.3g} "
                        f"in absolute value (more than {MAX_ABS_WEIGHT:.0e})")
@@ -390,7 +415,13 @@ class StopTraining(KeyboardInterrupt):
 
 
 class EarlyStopping(_SkorchEarlyStopping):
-    """skorch's ``EarlyStopping``, ending the training by :class:`StopTraining`."""
+    """skorch's ``EarlyStopping``, ending the training by :class:`StopTraining`; with ``load_best`` it restores the
+    best epoch's criterion state (a proxy loss's proxies) with the module's weights (skorch's restores the module's
+    alone)."""
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.best_criterion_state_ = None
 
     def on_epoch_end(self, net, **kwargs):
         try:
@@ -399,6 +430,19 @@ class EarlyStopping(_SkorchEarlyStopping):
             if self.misses_ < self.patience:  # not the patience running out: the user pressed Ctrl-C
                 raise
             raise StopTraining from None
+        if self.load_best and self.best_epoch_ == net.history[-1, "epoch"]:
+            state = net.criterion_.state_dict()
+            self.best_criterion_state_ = copy.deepcopy(state) if state else None
+
+    def on_train_end(self, net, **kwargs):
+        restores = (self.load_best and self.best_epoch_ != net.history[-1, "epoch"]
+                    and self.best_model_weights_ is not None)
+        super().on_train_end(net, **kwargs)
+        if restores and getattr(self, "best_criterion_state_", None) is not None:
+            net.criterion_.load_state_dict(self.best_criterion_state_)
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "best_criterion_state_": None}  # as skorch leaves out the best weights
 
 
 class _Interrupted(BaseException):

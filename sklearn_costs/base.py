@@ -29,7 +29,7 @@ from ._device import (
 from ._docs import COMMON_PARAMETERS, default_text, fill_common_parameters
 from ._lifecycle import MIN_ROWS_FOR_VALIDATION, NetLifecycle
 from ._pynapple import features_to_pandas, to_pandas
-from ._training import PRECISIONS
+from ._training import PRECISIONS, Criterion
 from ._validation import (
     AUTO,
     DEVICE,
@@ -204,7 +204,7 @@ class NeuralCostEstimator(NetLifecycle, ParameterChecks, BaseEstimator):
         the input standardisation)."""
         raise NotImplementedError
 
-    def _criterion(self, loss) -> torch.nn.Module:
+    def _criterion(self, loss) -> Criterion:
         return _LossCriterion(loss)
 
     def _iterator_train(self):
@@ -332,7 +332,7 @@ class NeuralCostEstimator(NetLifecycle, ParameterChecks, BaseEstimator):
         return tags
 
 
-class _LossCriterion(torch.nn.Module):
+class _LossCriterion(Criterion):
     """Adapts a loss of the contract to skorch's ``criterion(y_pred, y_true)`` call."""
 
     def __init__(self, loss):

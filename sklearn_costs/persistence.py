@@ -6,8 +6,8 @@ can run arbitrary code on load. :func:`dump` writes a zip archive of three parts
 - ``estimator.json``: the estimator's class, its constructor parameters and its fitted attributes, as plain JSON
   (tuples, arrays, data frames, losses and nested estimators are tagged records);
 - ``arrays.npz``: the numerical fitted attributes, read back with ``numpy.load(allow_pickle=False)``;
-- ``weights.pt``: the networks' ``state_dict`` tensors and their optimizers' state (Adam's moments, ...), read back
-  with ``torch.load(weights_only=True)``.
+- ``weights.pt``: the networks' ``state_dict`` tensors, their criteria's learned parameters (a proxy loss's
+  proxies) and their optimizers' state (Adam's moments, ...), read back with ``torch.load(weights_only=True)``.
 
 :func:`load` builds only the package's own estimators and losses from it: the class must be one of
 :data:`ESTIMATORS`, a loss is looked up by its registry name, and the network is rebuilt from the fitted settings
@@ -126,7 +126,7 @@ def dump(estimator, file) -> None:
                 "estimator": record}
     arrays, weights = io.BytesIO(), io.BytesIO()
     np.savez(arrays, **writer.arrays)
-    torch.save({"modules": writer.weights, "optimizers": writer.optimizers}, weights)
+    torch.save({"modules": writer.weights, "optimizers": writer.optimizers, "criteria": writer.criteria}, weights)
     with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("estimator.json", json.dumps(metadata, indent=1))
         archive.writestr("arrays.npz", arrays.getvalue())
@@ -194,6 +194,9 @@ class _Writer:
         self.arrays: dict[str, np.ndarray] = {}
         self.weights: dict[str, torch.Tensor] = {}
         self.optimizers: dict[str, dict] = {}
+        #: per net, its criterion's state when it has one (a proxy loss's proxies): files of models without one, as
+        #: all those written before proxy losses, hold none, and load as they did
+        self.criteria: dict[str, dict[str, torch.Tensor]] = {}
 
     def estimator(self, estimator, key):
         name = type(estimator).__name__
@@ -218,6 +221,9 @@ class _Writer:
                 self.weights.update({f"{key}.{k}": v.detach().cpu().clone()
                                      for k, v in value.module_.state_dict().items()})
                 self.optimizers[key] = _to_cpu(value.optimizer_.state_dict())
+                criterion = value.criterion_.state_dict()
+                if criterion:
+                    self.criteria[key] = _to_cpu(dict(criterion))
                 attributes[attr] = {"__net__": key, "batch_size": value.batch_size}
             else:
                 attributes[attr] = self.value(value, f"{key}.{attr}", f"the fitted attribute {attr}")
@@ -301,6 +307,7 @@ class _Reader:
 
     def __init__(self, arrays, weights):
         self.arrays, self.weights, self.optimizers = arrays, weights["modules"], weights["optimizers"]
+        self.criteria = weights.get("criteria", {})
 
     def estimator(self, record):
         name = _field(record, "class", "an estimator record of the file")
@@ -350,12 +357,16 @@ class _Reader:
             raise ValueError(f"the file lacks the optimizer state of the network {key!r}; the file is incomplete or "
                              "was altered")
         try:
-            return estimator.rebuild_net(state, batch_size=record.get("batch_size"),
-                                         optimizer_state=self.optimizers[key])
+            net = estimator.rebuild_net(state, batch_size=record.get("batch_size"),
+                                        optimizer_state=self.optimizers[key], criterion_state=self.criteria.get(key))
         except (RuntimeError, KeyError, ValueError) as exc:
             raise ValueError(f"the weights of the network {key!r} in the file do not fit the network that its "
                              f"{type(estimator).__name__}'s settings build ({type(exc).__name__}: {exc}); the file "
                              "is incomplete or was altered") from exc
+        if key not in self.criteria and net.criterion_.state_dict():
+            raise ValueError(f"the file lacks the learned parameters of the loss of the network {key!r} (its "
+                             f"{type(estimator.loss_).__name__}'s proxies); the file is incomplete or was altered")
+        return net
 
     def value(self, value):
         if isinstance(value, list):

@@ -28,10 +28,10 @@ from ._embedder_settings import (
 )
 from ._images import CHANNEL_COUNTS, ImageInput, as_network_input, image_layout
 from ._members import by_member, members_objective
-from ._training import IdentityBatchLoader
+from ._training import Criterion, IdentityBatchLoader
 from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT, validated_sample_weight
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
-from .losses.embedding import TRIPLET_CONSTRAINTS
+from .losses.embedding import PAIR_MINER_CONSTRAINT, TRIPLET_CONSTRAINTS
 from .modules import (
     EmbeddingNetwork,
     ImageAugment,
@@ -68,22 +68,34 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
     shrinking or inflating the whole space. A new person is then recognised from a single photo by the nearest
     neighbour in embedding space: put the embedder in front of ``KNeighborsClassifier(1)``.
 
+    Other losses are one parameter away (``loss="multi_similarity"``, ``loss="proxy_anchor"``, ...), and so
+    ``GridSearchCV`` can try them. A proxy loss learns a proxy per identity of ``classes_`` with the network (each
+    member its own), held by the net's criterion (``net_.criterion_.learned``) and saved with the model. A warm
+    start or a continuing ``partial_fit`` keeps the proxies of the identities it saw before, by label, and starts
+    new ones for new identities (a warm start drops those absent from its ``y``). The identities held out for
+    early stopping never train their proxies: their validation loss takes each one's mean embedding in the batch
+    for its proxy.
+
     Parameters
     ----------
     loss : str, Loss subclass or instance, default="triplet"
-        An ``"embedding"`` loss: ``"triplet"``, ``"soft_margin_triplet"``, ``"contrastive"``, or a plugin's.
+        An ``"embedding"`` loss: ``"triplet"``, ``"soft_margin_triplet"``, ``"contrastive"``,
+        ``"multi_similarity"`` (Wang et al. 2019, with its pair miner), ``"proxy_anchor"`` (Kim et al. 2020: a
+        proxy per identity, learned with the network, one set per member), or a plugin's.
     embedding_dim : int >= 1, default=64
         Dimension of each member's embedding; ``transform`` returns ``n_members_ * embedding_dim`` columns.
     margin : float > 0 or None, default=None
         Margin of the loss. It must be positive: with ``margin <= 0`` the mined triplets cost nothing and nothing
-        is learned. None keeps the loss's own margin (0.2 for ``"triplet"``, 1.0 for ``"contrastive"``); a loss
-        without one (``"soft_margin_triplet"``) refuses any other value. Set on the estimator, it also applies to a
-        loss given as an instance.
-    miner : {"auto", "semi_hard", "batch_hard", "all"} or callable, default="auto"
-        Triplet mining within a batch. ``"auto"`` keeps the loss's own miner (semi-hard for ``"triplet"``:
-        batch-hard stalls when a batch holds near-duplicate identities; batch-hard for
-        ``"soft_margin_triplet"``), reported as ``miner_``; a loss without mining (``"contrastive"``) refuses any
-        other value.
+        is learned. None keeps the loss's own margin (0.2 for ``"triplet"``, 1.0 for ``"contrastive"``, 0.1 for
+        ``"proxy_anchor"`` and for the pair mining of ``"multi_similarity"``); a loss without one
+        (``"soft_margin_triplet"``) refuses any other value. Set on the estimator, it also applies to a loss given
+        as an instance.
+    miner : {"auto", "semi_hard", "batch_hard", "all", "multi_similarity"} or callable, default="auto"
+        Triplet (or pair) mining within a batch. ``"auto"`` keeps the loss's own miner (semi-hard for
+        ``"triplet"``: batch-hard stalls when a batch holds near-duplicate identities; batch-hard for
+        ``"soft_margin_triplet"``; the multi-similarity pair miner for ``"multi_similarity"``, which also takes the
+        triplet miners), reported as ``miner_``; a loss without mining (``"contrastive"``, ``"proxy_anchor"``)
+        refuses any other value.
     normalize : bool, default=True
         L2-normalise the embeddings (distances then lie in [0, 4] for the squared Euclidean distance).
     module : {"auto", "mlp", "cnn"} or torch.nn.Module, default="auto"
@@ -121,7 +133,8 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
     Attributes
     ----------
     classes_ : ndarray
-        Identity labels seen in fit.
+        Identity labels seen in fit (by a continuing ``partial_fit``: in every chunk so far), in the order of a
+        proxy loss's proxies.
     net_ : skorch.NeuralNet
     loss_ : Loss
     history_ : pandas.DataFrame
@@ -166,7 +179,7 @@ miner_
         **NeuralCostEstimator._parameter_constraints,
         "embedding_dim": [POSITIVE_INT],
         "margin": [*TRIPLET_CONSTRAINTS["margin"], None],
-        "miner": [*TRIPLET_CONSTRAINTS["miner"], AUTO],
+        "miner": [*PAIR_MINER_CONSTRAINT, AUTO],  # each loss checks the miners it takes
         "normalize": ["boolean"],
         "module": [StrOptions({"auto", "mlp", "cnn"}), torch.nn.Module],
         "image_shape": [IMAGE_SHAPE, None],
@@ -241,7 +254,8 @@ miner_
     _device_aware_batch = False
 
     def _criterion(self, loss):
-        return _MemberCriterion(loss, self.n_members_, self.normalize)
+        return _MemberCriterion(loss, self.n_members_, self.normalize, identities=self.classes_,
+                                embedding_dim=self.embedding_dim)
 
     def _iterator_train(self):
         return {"iterator_train": IdentityBatchLoader,
@@ -317,6 +331,7 @@ miner_
         # identities seen so far: the network has no output per identity, so each chunk may bring new ones
         self.classes_ = np.union1d(self.classes_, encoder.classes_) if continuing else encoder.classes_
         self.input_shape_ = tuple(Xs.shape[1:])
+        encoder.classes_ = self.classes_  # the labels index classes_: a loss's proxies are rows in its order
         codes = encoder.transform(y).astype(np.int64)
         self._apply_settings(Xs, codes)
         loss = self._resolve_loss()
@@ -403,23 +418,68 @@ miner_
         return tags
 
 
-class _MemberCriterion(torch.nn.Module):
+class _MemberCriterion(Criterion):
     """The loss of each member's embedding on its own (each member mines its own triplets), scaled as every
     member objective is (:func:`~sklearn_costs._members.members_objective`): the members learn as if trained
-    apart, although they run as one network."""
+    apart, although they run as one network.
 
-    def __init__(self, loss, members, normalized):
+    A loss that learns parameters per identity (a proxy loss's proxies, ``loss.identity_parameters``) gets them
+    from here: one set per member, since each member embeds in a space of its own, stacked as ``(members,
+    identities, ...)`` in ``learned``, with rows in the order of ``identities`` (the estimator's ``classes_``, which
+    the training labels index). They are parameters of this module, so skorch trains them with the network's.
+    ``seen`` marks the identities that training batches have held: evaluation (the validation loss, the
+    divergence guard's loss before training) does not mark them, so a proxy held out for early stopping never
+    learns and the loss stands in the batch's mean embedding for it.
+    """
+
+    def __init__(self, loss, members, normalized, identities=(), embedding_dim=None):
         super().__init__()
         self.loss = loss
         self.members = members
         self.normalized = normalized
+        self.identities = np.asarray(identities)
+        starts = [loss.identity_parameters(len(self.identities), embedding_dim) for _ in range(members)]
+        self.learned = torch.nn.ParameterDict({name: torch.nn.Parameter(torch.stack([s[name] for s in starts]))
+                                               for name in starts[0]})
+        if len(self.learned):
+            self.register_buffer("seen", torch.zeros(len(self.identities), dtype=torch.bool))
+
+    def _member_loss(self, embeddings, labels, weight, member):
+        if not len(self.learned):
+            return self.loss(embeddings, labels, weight)
+        learned = {name: value[member] for name, value in self.learned.items()}
+        return self.loss(embeddings, labels, weight, **learned, seen=self.seen)
 
     def forward(self, y_pred, y_true):
         labels, weight = y_true if isinstance(y_true, (tuple, list)) else (y_true, None)  # (labels, weights)
+        if len(self.learned) and self.training:
+            self.seen[labels] = True
         if self.members == 1:
-            return self.loss(y_pred, labels, weight)
+            return self._member_loss(y_pred, labels, weight, 0)
         per_member = by_member(y_pred, self.members)
         if self.normalized:  # undo EmbeddingNetwork's 1 / sqrt(members): each member's embedding has unit norm
             per_member = per_member * self.members**0.5
-        mean = sum(self.loss(per_member[:, m], labels, weight) for m in range(self.members)) / self.members
+        mean = sum(self._member_loss(per_member[:, m], labels, weight, m) for m in range(self.members)) / self.members
         return members_objective(mean, self.members)
+
+    def continue_from(self, previous):
+        """Take over ``previous``'s learned parameters identity by identity (by label): an identity new here keeps
+        its fresh start, unseen; one that ``previous`` had and this fit lacks (a warm start on other identities)
+        is dropped."""
+        before = getattr(previous, "identities", None)
+        if not len(self.learned) or before is None or np.array_equal(before, self.identities):
+            return super().continue_from(previous)
+        where = {label: row for row, label in enumerate(before.tolist())}
+        rows = torch.tensor([where.get(label, -1) for label in self.identities.tolist()], dtype=torch.long)
+        kept = rows >= 0
+
+        def remap(old):
+            new = old.new_zeros((old.shape[0], len(rows), *old.shape[2:]))
+            new[:, kept] = old[:, rows[kept].to(old.device)]
+            return new
+
+        with torch.no_grad():
+            for name, value in self.learned.items():
+                value[:, kept] = previous.learned[name][:, rows[kept]].to(value.device)
+            self.seen[kept] = previous.seen[rows[kept]].to(self.seen.device)
+        return {value: remap for value in self.learned.values()}

@@ -129,9 +129,9 @@ def test_triplet_embedder_refuses_or_embeds_finite_values(data):
     if data.draw(st.booleans()):
         y = np.array(["ann", "bob", "cy", "dee", "eve"])[y]
     params = {**common_params(data.draw), "loss": data.draw(st.sampled_from(
-        ["triplet", "soft_margin_triplet", "contrastive"])),
+        ["triplet", "soft_margin_triplet", "contrastive", "multi_similarity", "proxy_anchor"])),
         "embedding_dim": data.draw(st.integers(1, 4)), "n_members": data.draw(st.sampled_from(["auto", 1, 2])),
-        "miner": data.draw(st.sampled_from(["auto", "semi_hard", "batch_hard", "all"])),
+        "miner": data.draw(st.sampled_from(["auto", "semi_hard", "batch_hard", "all", "multi_similarity"])),
         "margin": data.draw(st.sampled_from([0.01, 0.2, 5.0])),
         "images_per_identity": data.draw(st.integers(2, 5)), "max_epochs": data.draw(st.integers(1, 2))}
     run_case(lambda: TripletEmbedder(**params), X, y, X)

@@ -44,6 +44,8 @@ CASES = {
     "embedder cnn": (lambda: TripletEmbedder(embedding_dim=4, max_epochs=2, random_state=0), IMAGES, NAMES),
     "embedder mlp": (lambda: TripletEmbedder(embedding_dim=4, hidden_layer_sizes=(8,), max_epochs=2,
                                              random_state=0), X, NAMES),
+    "embedder proxy_anchor": (lambda: TripletEmbedder("proxy_anchor", embedding_dim=4, hidden_layer_sizes=(8,),
+                                                      n_members=2, max_epochs=2, random_state=0), X, NAMES),
 }
 
 
@@ -76,6 +78,10 @@ def test_a_loaded_model_predicts_exactly_as_the_saved_one(case):
     if isinstance(model, TripletEmbedder):
         np.testing.assert_array_equal(loaded.classes_, model.classes_)
         assert loaded.input_size_ == model.input_size_ and loaded.n_members_ == model.n_members_
+        state = model.net_.criterion_.state_dict()  # a proxy loss's proxies
+        assert state.keys() == loaded.net_.criterion_.state_dict().keys()
+        for name, value in state.items():
+            torch.testing.assert_close(loaded.net_.criterion_.state_dict()[name], value, rtol=0, atol=0)
 
 
 def test_an_unfitted_estimator_round_trips_its_parameters(tmp_path):
@@ -232,6 +238,8 @@ def _tensors_tagged_as_cuda():
 
 GPU_CASES = {"embedder cnn": (lambda: TripletEmbedder(embedding_dim=3, cnn_width=4, n_members=1, max_epochs=2,
                                                      random_state=0), IMAGES[:40], NAMES[:40])}
+GPU_CASES["embedder proxy_anchor"] = (lambda: GPU_CASES["embedder cnn"][0]().set_params(loss="proxy_anchor"),
+                                      *GPU_CASES["embedder cnn"][1:])
 
 
 def _unpickled(how, model, tmp_path):
@@ -260,7 +268,7 @@ def _gpu_members(model):
 
 @needs_no_cuda
 @pytest.mark.parametrize("how", ["pickle", "joblib"])
-@pytest.mark.parametrize("case", ["gaussian", "ensemble", "embedder cnn"])
+@pytest.mark.parametrize("case", ["gaussian", "ensemble", "embedder cnn", "embedder proxy_anchor"])
 def test_a_model_trained_on_a_gpu_unpickles_onto_the_cpu_with_a_warning(case, how, tmp_path):
     make, X, y = GPU_CASES.get(case, CASES[case])
     model = make().fit(X, y)
@@ -272,7 +280,7 @@ def test_a_model_trained_on_a_gpu_unpickles_onto_the_cpu_with_a_warning(case, ho
     for member in _gpu_members(loaded):
         assert member.device_ == "cpu" and member.net_.device == "cpu" and member.device == "cuda"
         assert member.net_.module is member.net_.module_  # one network, not a copy of it
-        assert all(p.device.type == "cpu" for p in member.net_.module_.parameters())
+        assert all(p.device.type == "cpu" for _, p in member.net_.get_all_learnable_params())  # proxies too
     for before, after in zip(_outputs(model, X, y), _outputs(loaded, X, y)):
         np.testing.assert_allclose(after, before, rtol=1e-5)
     # moved on purpose: on the CPU it trains on

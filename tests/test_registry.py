@@ -24,7 +24,7 @@ def names(task):
 def test_builtin_losses_are_registered_per_task():
     assert {"poisson", "negative_binomial", "zero_inflated_poisson", "mse"} <= names("counts")
     assert {"gaussian", "laplace", "student_t", "beta_nll", "mse"} <= names("continuous")
-    assert {"triplet", "soft_margin_triplet", "contrastive"} <= names("embedding")
+    assert {"triplet", "soft_margin_triplet", "contrastive", "multi_similarity", "proxy_anchor"} <= names("embedding")
     info = next(i for i in L.available_losses("counts") if i.name == "poisson")
     assert info.source == "sklearn-costs" and info.cls is L.PoissonLoss
 

@@ -86,6 +86,15 @@ fails before training with an error naming the parameter. Parameters without an 
 ``forward(embeddings, labels, weight=None)`` to support ``TripletEmbedder.fit(..., sample_weight=...)`` (``weight``
 holds the batch's sample weights; the built-in triplet losses weight each triplet by its anchor's weight).
 
+An embedding loss may learn parameters of its own with the network, one row per identity: the proxies of a proxy
+loss (:class:`~sklearn_costs.losses.ProxyAnchorLoss`). It returns their start from
+``identity_parameters(n_identities, embedding_dim)`` as ``{name: tensor}``; the
+:class:`~sklearn_costs.TripletEmbedder` then holds them (one set per member network) in its net's criterion, where
+skorch hands them to the optimizer with the network's weights, and passes them to ``forward`` as keyword arguments
+with the labels encoded ``0 .. n_identities - 1``, together with ``seen``, a boolean tensor marking the identities
+that training batches have held so far (the rows of the others have not learned: identities held out for early
+stopping, or new to a warm start).
+
 **Registering.** Built-in losses are registered by name. A third-party package adds its own through the entry-point
 group ``sklearn_costs.losses`` in its ``pyproject.toml``::
 
@@ -263,9 +272,16 @@ class EmbeddingLoss(Loss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None):
         raise NotImplementedError
 
-    def __call__(self, embeddings, labels, weight=None):
+    def identity_parameters(self, n_identities: int, embedding_dim: int) -> dict[str, torch.Tensor]:
+        """The start of the parameters that the loss learns with the network, each with one row per identity (a
+        proxy loss's proxies): ``{name: tensor (n_identities, ...)}``; none by default. See the module docstring."""
+        return {}
+
+    def __call__(self, embeddings, labels, weight=None, **learned):
         # a loss whose forward takes no weights still serves unweighted fits
-        return self.forward(embeddings, labels) if weight is None else self.forward(embeddings, labels, weight)
+        if weight is None:
+            return self.forward(embeddings, labels, **learned)
+        return self.forward(embeddings, labels, weight, **learned)
 
 
 #: Per task: the base class its losses subclass (and what that base provides), and the methods each loss must

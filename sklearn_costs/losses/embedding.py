@@ -1,16 +1,24 @@
-"""Metric-learning losses on embeddings: triplet (with a miner), soft-margin triplet, contrastive.
+"""Metric-learning losses on embeddings: triplet (with a miner), soft-margin triplet, contrastive, multi-similarity
+(with its pair miner) and proxy anchor (with a learned proxy per identity).
 
 The pieces compose as in pytorch-metric-learning: a *distance* turns a batch of embeddings into a pairwise matrix,
-a *miner* picks (anchor, positive, negative) index triplets from that matrix and the labels, and the *loss* scores
-them. Every loss averages over the triplets or pairs it scores and returns 0 (with a gradient) when the batch offers
-none (a batch of one identity, or identities with a single image).
+a *miner* picks (anchor, positive, negative) index triplets, or (anchor, positive) and (anchor, negative) pairs, from
+that matrix and the labels, and the *loss* scores them. Every loss averages over the triplets, pairs or proxies it
+scores and returns 0 (with a gradient) when the batch offers none (a batch of one identity, or identities with a
+single image).
+
+The multi-similarity and proxy-anchor losses are written here rather than taken from pytorch-metric-learning (no
+extra dependency); ``tests/test_losses_metric.py`` checks their values and gradients against that package's
+``MultiSimilarityLoss`` with ``MultiSimilarityMiner`` and ``ProxyAnchorLoss``.
 """
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .base import POSITIVE_FLOAT, EmbeddingLoss
 from .registry import register_loss
@@ -38,6 +46,12 @@ def _distance(name):
     if name not in DISTANCES:
         raise ValueError(f"distance must be one of {sorted(DISTANCES)}; got {name!r}")
     return DISTANCES[name]
+
+
+def cosine_similarity(x: torch.Tensor) -> torch.Tensor:
+    """Pairwise cosine similarities of the rows of ``x`` (each row L2-normalised first)."""
+    x = F.normalize(x, dim=1)
+    return x @ x.T
 
 
 def _masks(labels):
@@ -131,7 +145,45 @@ class BatchHardMiner:
         return a[keep], p[keep], n[keep]
 
 
+class MultiSimilarityMiner:
+    """The pair mining of the multi-similarity loss (Wang et al. 2019, as pytorch-metric-learning's
+    ``MultiSimilarityMiner``): a positive pair (a, p) is kept when it is less similar than the anchor's most similar
+    negative plus ``margin``, a negative pair (a, n) when it is more similar than the anchor's least similar positive
+    less ``margin``. In distances (``1 - cosine similarity``, what the multi-similarity loss hands it):
+    ``d(a, p) + margin > min_n d(a, n)`` and ``d(a, n) - margin < max_p d(a, p)``.
+
+    Returns pairs ``(a1, p, a2, n)``: the anchors and positives of the positive pairs, then those of the negative
+    pairs.
+
+    Examples
+    --------
+    Anchor 0's positive 1 lies at 0.5 and its negatives at 0.55 and 2: the near negative 2 is kept, the far one 3 is
+    not.
+
+    >>> import torch
+    >>> dist = torch.tensor([[0.0, 0.5, 0.55, 2.0], [0.5, 0.0, 1.0, 2.0], [0.55, 1.0, 0.0, 0.3],
+    ...                      [2.0, 2.0, 0.3, 0.0]])
+    >>> a1, p, a2, n = MultiSimilarityMiner()(dist, torch.tensor([0, 0, 1, 1]), margin=0.1)
+    >>> sorted(n[a2 == 0].tolist())
+    [2]
+    """
+
+    name = "multi_similarity"
+
+    def __call__(self, dist, labels, margin):
+        pos, neg = _masks(labels)
+        inf = torch.finfo(dist.dtype).max
+        closest_negative = torch.where(neg, dist, torch.full_like(dist, inf)).amin(1, keepdim=True)
+        farthest_positive = torch.where(pos, dist, torch.full_like(dist, -inf)).amax(1, keepdim=True)
+        a1, p = (pos & (dist + margin > closest_negative)).nonzero(as_tuple=True)
+        a2, n = (neg & (dist - margin < farthest_positive)).nonzero(as_tuple=True)
+        return a1, p, a2, n
+
+
+#: Miners of triplets ``(a, p, n)``, for every loss that takes a miner.
 MINERS = {m.name: m for m in (AllTripletsMiner, SemiHardMiner, BatchHardMiner)}
+#: Miners of pairs ``(a1, p, a2, n)``, for the pair losses (multi-similarity).
+PAIR_MINERS = {m.name: m for m in (MultiSimilarityMiner,)}
 
 
 def _weighted_mean(values, weight):
@@ -146,12 +198,18 @@ TRIPLET_CONSTRAINTS = {
 }
 
 
-def get_miner(miner):
-    """A miner instance from its name (``"all"``, ``"semi_hard"``, ``"batch_hard"``) or a callable."""
+#: The constraint of a pair loss's miner: a triplet miner (whose triplets become pairs), a pair miner, or a callable.
+PAIR_MINER_CONSTRAINT = [StrOptions(set(MINERS) | set(PAIR_MINERS)), callable]
+
+
+def get_miner(miner, pairs=False):
+    """A miner instance from its name (``"all"``, ``"semi_hard"``, ``"batch_hard"``, and with ``pairs`` the pair
+    miner ``"multi_similarity"``) or a callable."""
     if isinstance(miner, str):
-        if miner not in MINERS:
-            raise ValueError(f"miner must be one of {sorted(MINERS)} or a callable; got {miner!r}")
-        return MINERS[miner]()
+        known = {**MINERS, **PAIR_MINERS} if pairs else MINERS
+        if miner not in known:
+            raise ValueError(f"miner must be one of {sorted(known)} or a callable; got {miner!r}")
+        return known[miner]()
     if callable(miner):
         return miner
     raise TypeError(f"miner must be a name or a callable (dist, labels, margin) -> (a, p, n); got {miner!r}")
@@ -281,3 +339,161 @@ class ContrastiveLoss(EmbeddingLoss):
             return cost.sum() / n_pairs
         pairs = (pos | neg).to(cost.dtype) * (weight[:, None] * weight[None, :])
         return (cost * pairs).sum() / pairs.sum().clamp_min(torch.finfo(cost.dtype).tiny)
+
+
+def _log_one_plus_sum_exp(x, mask, dim):
+    """``log(1 + sum exp(x))`` over the entries of ``mask`` along ``dim`` (0 where there are none), computed stably:
+    the ``1`` is an extra entry of 0 in the log-sum-exp."""
+    x = x.masked_fill(~mask, float("-inf"))
+    zeros = torch.zeros_like(x.narrow(dim, 0, 1))
+    return torch.logsumexp(torch.cat([x, zeros], dim=dim), dim=dim)
+
+
+def _as_pairs(mined):
+    """Mined indices as pairs ``(a1, p, a2, n)``: a triplet ``(a, p, n)`` is the positive pair (a, p) and the
+    negative pair (a, n), as pytorch-metric-learning converts them."""
+    if len(mined) == 3:
+        a, p, n = mined
+        return a, p, a, n
+    if len(mined) == 4:
+        return mined
+    raise ValueError(f"a miner must return triplets (a, p, n) or pairs (a1, p, a2, n); got {len(mined)} arrays")
+
+
+@register_loss
+class MultiSimilarityLoss(EmbeddingLoss):
+    """Multi-similarity loss (Wang et al. 2019) over mined pairs of cosine similarities ``S``: per anchor ``i``
+
+    ``1/alpha log(1 + sum_P exp(-alpha (S_ip - base))) + 1/beta log(1 + sum_N exp(beta (S_in - base)))``
+
+    over its mined positive pairs ``P`` and negative pairs ``N``, averaged over the anchors of the batch. Each pair
+    is weighted by how it stands against all the others of its anchor: the hard ones count most. The values are
+    pytorch-metric-learning's ``MultiSimilarityLoss`` with ``MultiSimilarityMiner(epsilon=margin)``.
+
+    Parameters
+    ----------
+    alpha : float > 0, default=2.0
+        Sharpness of the weighting of the positive pairs.
+    beta : float > 0, default=50.0
+        Sharpness of the weighting of the negative pairs.
+    base : float, default=0.5
+        The similarity ``lambda`` that positives are pulled above and negatives pushed below.
+    margin : float > 0, default=0.1
+        The ``epsilon`` of the pair mining: a pair is kept when it is within ``margin`` of violating the hardest
+        pair of the other kind (see :class:`MultiSimilarityMiner`).
+    miner : {"multi_similarity", "semi_hard", "batch_hard", "all"} or callable, default="multi_similarity"
+        How pairs are chosen from a batch, on the distances ``1 - S``: the loss's own pair miner, or a triplet
+        miner whose triplets (a, p, n) become the pairs (a, p) and (a, n) (``"all"``: every pair of an anchor that
+        has both a positive and a negative). A callable ``(dist, labels, margin)`` returns triplets or pairs
+        ``(a1, p, a2, n)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> embeddings = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> value = MultiSimilarityLoss()(embeddings, torch.tensor([0, 0, 1, 1]))
+    >>> value.ndim, bool(value >= 0)
+    (0, True)
+    """
+
+    name = "multi_similarity"
+    _parameter_constraints: dict = {
+        "alpha": [POSITIVE_FLOAT],
+        "beta": [POSITIVE_FLOAT],
+        "base": [Interval(numbers.Real, None, None, closed="neither")],
+        "margin": [POSITIVE_FLOAT],
+        "miner": PAIR_MINER_CONSTRAINT,
+    }
+
+    def __init__(self, alpha=2.0, beta=50.0, base=0.5, margin=0.1, miner="multi_similarity"):
+        self.alpha = alpha
+        self.beta = beta
+        self.base = base
+        self.margin = margin
+        self.miner = miner
+
+    def forward(self, embeddings, labels, weight=None):
+        """The mean loss of the anchors of the batch (an anchor without mined pairs counts 0); with sample weights
+        ``weight``, each anchor weighted by its weight."""
+        sim = cosine_similarity(embeddings)
+        with torch.no_grad():
+            a1, p, a2, n = _as_pairs(get_miner(self.miner, pairs=True)(1.0 - sim.detach(), labels, self.margin))
+        pos = torch.zeros_like(sim, dtype=torch.bool)
+        neg = torch.zeros_like(pos)
+        pos[a1, p] = True
+        neg[a2, n] = True
+        losses = (_log_one_plus_sum_exp(-self.alpha * (sim - self.base), pos, dim=1) / self.alpha
+                  + _log_one_plus_sum_exp(self.beta * (sim - self.base), neg, dim=1) / self.beta)
+        return losses.mean() if weight is None else _weighted_mean(losses, weight)
+
+
+@register_loss
+class ProxyAnchorLoss(EmbeddingLoss):
+    """Proxy-anchor loss (Kim et al. 2020): a learned *proxy* per identity, and cosine similarities ``s(x, p)``
+    between the batch's embeddings and the proxies,
+
+    ``1/|P+| sum_{p in P+} log(1 + sum_{x in X_p+} exp(-alpha (s(x, p) - margin)))
+    + 1/|P| sum_{p in P} log(1 + sum_{x in X_p-} exp(alpha (s(x, p) + margin)))``
+
+    where ``P+`` are the proxies of the identities in the batch, ``X_p+`` the embeddings of ``p``'s identity and
+    ``X_p-`` the others. Each proxy is an anchor that pulls its identity's embeddings and pushes the others away,
+    weighted by how hard each one is; the proxies make every batch see every identity, so it needs no mining.
+
+    The proxies train with the network: :meth:`identity_parameters` gives their start (as pytorch-metric-learning,
+    Kaiming-normal), and the estimator holds one set per member network, in its net's criterion. The values are
+    pytorch-metric-learning's ``ProxyAnchorLoss`` given the same proxies.
+
+    Parameters
+    ----------
+    margin : float > 0, default=0.1
+        The margin ``delta``: embeddings are pulled until their similarity to their proxy exceeds ``margin`` and
+        pushed until that to the other proxies is below ``-margin``, from where they cost little.
+    alpha : float > 0, default=32.0
+        The scale of the similarities: how sharply the hardest embeddings dominate each proxy's term.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss = ProxyAnchorLoss()
+    >>> proxies = loss.identity_parameters(2, 2)["proxies"]
+    >>> embeddings = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> value = loss(embeddings, torch.tensor([0, 0, 1, 1]), proxies=proxies)
+    >>> value.ndim, bool(value >= 0)
+    (0, True)
+    """
+
+    name = "proxy_anchor"
+    _parameter_constraints: dict = {"margin": [POSITIVE_FLOAT], "alpha": [POSITIVE_FLOAT]}
+
+    def __init__(self, margin=0.1, alpha=32.0):
+        self.margin = margin
+        self.alpha = alpha
+
+    def identity_parameters(self, n_identities, embedding_dim):
+        """The proxies' start: ``{"proxies": (n_identities, embedding_dim)}``, Kaiming-normal (fan out)."""
+        proxies = torch.empty(n_identities, embedding_dim)
+        return {"proxies": torch.nn.init.kaiming_normal_(proxies, mode="fan_out")}
+
+    def forward(self, embeddings, labels, weight=None, *, proxies, seen=None):
+        """The loss of the batch against ``proxies`` (one row per identity label ``0 .. n_identities - 1``); with
+        sample weights ``weight``, each embedding counts as that many in the sums.
+
+        ``seen`` (a boolean per identity, None for all) marks the proxies that have learned: the loss takes only
+        those, and the proxy of an identity of the batch that has not learned (one held out for early stopping, or
+        new to a warm start) is the mean of its embeddings in the batch."""
+        n_identities = len(proxies)
+        if len(labels) and int(labels.max()) >= n_identities:
+            raise ValueError(f"identity label {int(labels.max())} has no proxy: there are {n_identities}")
+        x = F.normalize(embeddings, dim=1)
+        here = torch.zeros(n_identities, dtype=torch.bool, device=labels.device)
+        here[labels] = True
+        active = torch.ones_like(here) if seen is None else seen | here
+        if seen is not None and bool((here & ~seen).any()):
+            means = torch.zeros_like(proxies).index_add(0, labels, x.to(proxies.dtype))
+            proxies = torch.where((here & ~seen)[:, None], means, proxies)
+        cos = x @ F.normalize(proxies, dim=1).to(x.dtype).T  # (rows, identities)
+        own = labels[:, None] == torch.arange(n_identities, device=labels.device)
+        log_weight = 0.0 if weight is None else torch.log(weight.to(cos.dtype))[:, None]
+        pull = _log_one_plus_sum_exp(-self.alpha * (cos - self.margin) + log_weight, own, dim=0)
+        push = _log_one_plus_sum_exp(self.alpha * (cos + self.margin) + log_weight, ~own & active, dim=0)
+        return pull[here].sum() / here.sum().clamp_min(1) + push[active].sum() / active.sum().clamp_min(1)
