@@ -7,10 +7,11 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._divergence import evenly_spaced_rows
 from ._members import by_member, members_first, members_objective
 from ._pynapple import target_names, time_indexed, to_pandas
 from ._targets import numeric_targets, target_matrix
-from ._training import MemberSliceLoader, evenly_spaced_rows
+from ._training import MemberSliceLoader
 from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
 from .base import (
     NeuralCostEstimator,

@@ -32,11 +32,11 @@ from ._device import (
     seeded,
     torch_threads,
 )
+from ._divergence import DivergenceGuard
 from ._training import (
     BATCHING,
     PRECISIONS,
     CostNet,
-    DivergenceGuard,
     EarlyStopping,
     TensorDataset,
     ValidationSplit,

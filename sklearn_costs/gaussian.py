@@ -9,10 +9,11 @@ from scipy import stats
 from sklearn.utils._param_validation import Interval
 
 from ._distribution import REGRESSOR_DOC, DistributionRegressor, mean_log_density
+from ._divergence import evenly_spaced_rows
 from ._linear_component import LINEAR_ROWS, bayesian_linear_predict, fit_bayesian_linear, stacking_weight
 from ._members import members_first
 from ._mixture import mixture_log_prob
-from ._training import TensorDataset, evenly_spaced_rows
+from ._training import TensorDataset
 from ._validation import AUTO, validated_sample_weight
 from .base import fill_common_parameters, shared_arguments
 from .losses import GaussianLoss

@@ -14,16 +14,10 @@ from scipy import special
 from sklearn.exceptions import NotFittedError
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor
-from sklearn_costs._training import (
-    GUARD_MIN_ROWS,
-    GUARD_ROWS,
-    SliceLoader,
-    TensorDataset,
-    TrainingDivergedError,
-    _guard_sample,
-    guard_rows,
-)
+from sklearn_costs._divergence import GUARD_MIN_ROWS, GUARD_ROWS, _guard_sample, guard_rows
+from sklearn_costs._training import SliceLoader, TensorDataset
 from sklearn_costs.base import resolve_device
+from sklearn_costs.exceptions import TrainingDivergedError
 from sklearn_costs.losses import PoissonLoss
 
 
@@ -445,7 +439,7 @@ class _History(list):
 
 
 def _guard_with(initial, rows):
-    from sklearn_costs._training import DivergenceGuard
+    from sklearn_costs._divergence import DivergenceGuard
 
     guard = DivergenceGuard(lr=1e-3)
     guard.checked_, guard.initial_loss_, guard.best_ = 0, initial, {}
@@ -543,7 +537,7 @@ def test_the_guard_checks_a_large_data_set_on_evenly_spaced_rows_and_a_small_one
 
 def test_a_runaway_on_data_larger_than_the_guard_sample_is_stopped(monkeypatch):
     # the guard looks at 64 of the 2000 rows before and after training; its checks still stop the runaway
-    monkeypatch.setattr("sklearn_costs._training.GUARD_ROWS", 64)
+    monkeypatch.setattr("sklearn_costs._divergence.GUARD_ROWS", 64)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(2000, 2)), rng.normal(size=2000)
     model = GaussianUncertaintyRegressor(loss="mse", hidden_layer_sizes=(4,), n_members=1, optimizer="sgd",
