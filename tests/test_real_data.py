@@ -9,7 +9,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 from sklearn_costs.datasets import load_faces, load_omniglot, load_stevenson_m1, load_uci
 from sklearn_costs.metrics import one_shot_accuracy, poisson_d2_per_target
+from sklearn_costs.modules import ResizeImages
 from sklearn_costs.preprocessing import LagFeatures, bin_spikes
+from sklearn_costs.triplet import resolve_embedder_settings
 
 from .conftest import real_data_or_skip
 
@@ -97,46 +99,67 @@ def test_faces_of_people_never_seen_are_recognised_from_one_photo():
     assert one_shot_accuracy(emb, faces.target[new]) > 0.55  # 10-way, chance 0.1
 
 
-@pytest.mark.slow
-def test_augmented_cnn_on_coarse_faces_beats_raw_pixels_one_shot():
-    real_data_or_skip()
-    faces = load_faces("olivetti")
-    X = faces.images.astype(np.float32).reshape(400, 16, 4, 16, 4).mean(axis=(2, 4)) / 255.0  # 16x16
-    new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
-    model = TripletEmbedder(cnn_blocks=2, augment=True, n_iter_no_change=40, n_threads=1, random_state=0)
-    emb = model.fit(X[~new], faces.target[~new]).transform(X[new])
-    pixels = one_shot_accuracy(X[new].reshape(100, -1), faces.target[new])
-    assert one_shot_accuracy(emb, faces.target[new]) > pixels + 0.03
+# The accuracy of the default embedder on people and alphabets never seen takes a fit of minutes: it is measured by
+# ``python benchmarks/faces.py --claims`` (docs/benchmarks.rst, "Claims that were unit tests"), with the split and
+# margin these tests once asserted. Here, a short fit on the real images as given checks what the defaults make of
+# them.
 
 
-@pytest.mark.slow
-def test_default_embedder_on_64x64_faces_as_given_beats_raw_pixels():
-    """The "auto" rules on photos as they come: 64x64 Olivetti faces are brought down to 24x24 inside the network,
-    a two-block CNN, five members; one-shot on ten people never seen beats raw pixels."""
+def _settings_of_the_defaults_on(model, n_samples, n_identities):
+    """What ``TripletEmbedder()`` resolves on ``n_samples`` images of ``model``'s input shape (the benchmark's fit)."""
+    return resolve_embedder_settings(model.input_shape_, n_samples, model.batch_size, TripletEmbedder().get_params(),
+                                     n_identities=n_identities)
+
+
+def _check_member_embeddings(emb, n, members, dim=64):
+    assert emb.shape == (n, members * dim) and np.isfinite(emb).all()
+    norms = np.linalg.norm(emb.reshape(n, members, dim), axis=2)
+    np.testing.assert_allclose(norms, 1 / np.sqrt(members), rtol=1e-4)  # each member its own unit embedding
+
+
+def test_default_embedder_reads_64x64_faces_as_given_and_resolves_its_settings():
+    """Olivetti's 64x64 photos as they come, one epoch on ten people: one grey channel, brought down to 24x24 inside
+    the network, two blocks, five members, augmented; embeddings of the ten people never seen."""
     real_data_or_skip()
     faces = load_faces("olivetti")
     X = faces.images.astype(np.float32) / 255.0
     new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
-    model = TripletEmbedder(n_threads=1, random_state=0).fit(X[~new], faces.target[~new])
-    assert (model.input_size_, model.cnn_blocks_, model.n_members_) == ((24, 24), 2, 5)
-    pixels = one_shot_accuracy(X[new].reshape(100, -1), faces.target[new])
-    assert one_shot_accuracy(model.transform(X[new]), faces.target[new]) > pixels + 0.05
+    train = np.isin(faces.target, np.unique(faces.target[~new])[:10])
+    model = TripletEmbedder(max_epochs=1, n_threads=1, random_state=0).fit(X[train], faces.target[train])
+    assert model.input_shape_ == (1, 64, 64) and model.n_features_in_ == 64 * 64
+    assert (model.module_kind_, model.input_size_, model.cnn_blocks_, model.cnn_width_, model.n_members_,
+            model.augment_) == ("cnn", (24, 24), 2, 16, 5, True)
+    assert [m.size for m in model.net_.module_.modules() if isinstance(m, ResizeImages)] == [(24, 24)]
+    emb = model.transform(X[new])
+    _check_member_embeddings(emb, 100, 5)
+    assert one_shot_accuracy(emb, faces.target[new]) > 0.3  # 10-way, chance 0.1: faces, not noise
+    # on all 30 training people, the benchmark's fit: the same input and network, 300 epochs, patience 60
+    full = _settings_of_the_defaults_on(model, (~new).sum(), 30)
+    assert (full["input_size"], full["cnn_blocks"], full["n_members"], full["max_epochs"],
+            full["n_iter_no_change"]) == ((24, 24), 2, 5, 300, 60)
 
 
-@pytest.mark.slow
-def test_default_embedder_on_105x105_characters_of_unseen_alphabets_beats_raw_pixels():
-    """Omniglot's 105x105 drawings as they come, trained on six alphabets (4,020 images, so one member): characters
-    of the two held-out alphabets are recognised from one drawing far better than by raw pixels."""
+def test_default_embedder_reads_105x105_characters_as_given_and_sees_them_better_than_pixels():
+    """Omniglot's 105x105 drawings as they come (ink 1, paper 0), one epoch on ten characters of the six training
+    alphabets: 24x24 inside the network; even so little training tells the characters of an unseen alphabet apart
+    better than their raw pixels do (by 0.09-0.13 for three choices of characters and seeds; the full fit's lead,
+    0.2 and more, is the benchmark's)."""
     real_data_or_skip()
     data = load_omniglot()
     new = np.isin(data.alphabet, ["Balinese", "Tagalog"])
-    model = TripletEmbedder(n_threads=1, random_state=0).fit(data.images[~new], data.target[~new])
-    assert (model.input_size_, model.n_members_) == ((24, 24), 1)
-    emb = model.transform(data.images[new])
-    for alphabet in ("Balinese", "Tagalog"):  # one-shot among all characters of the alphabet
-        chars = data.alphabet[new] == alphabet
-        pixels = one_shot_accuracy(data.images[new][chars].reshape(chars.sum(), -1), data.target[new][chars])
-        assert one_shot_accuracy(emb[chars], data.target[new][chars]) > pixels + 0.2
+    train = np.isin(data.target, np.unique(data.target[~new])[:10])
+    model = TripletEmbedder(max_epochs=1, n_threads=1, random_state=0).fit(data.images[train], data.target[train])
+    assert model.input_shape_ == (1, 105, 105)
+    assert (model.module_kind_, model.input_size_, model.cnn_blocks_, model.n_members_, model.augment_) == (
+        "cnn", (24, 24), 2, 5, True)
+    tagalog = (data.alphabet == "Tagalog") & (data.drawer <= 10)  # 17 characters, 10 drawings of each
+    emb = model.transform(data.images[tagalog])
+    _check_member_embeddings(emb, tagalog.sum(), 5)
+    pixels = one_shot_accuracy(data.images[tagalog].reshape(tagalog.sum(), -1), data.target[tagalog])
+    assert one_shot_accuracy(emb, data.target[tagalog]) > pixels + 0.05
+    # on the six alphabets (4,020 drawings), the benchmark's fit: one member
+    full = _settings_of_the_defaults_on(model, (~new).sum(), len(np.unique(data.target[~new])))
+    assert (full["input_size"], full["cnn_blocks"], full["n_members"]) == ((24, 24), 2, 1)
 
 
 def _bayesian_ridge_nll(X_train, y_train, X_test, y_test):
