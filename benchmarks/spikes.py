@@ -22,6 +22,11 @@ Usage::
     python benchmarks/spikes.py --blocked       # one split in time: the first 80% of the bins train, the last 20% test
     python benchmarks/spikes.py --history 20    # with a second of kinematics (5 min; the GLM rows take 45 min)
     python benchmarks/spikes.py --spike-history 10 --contiguous   # with spike history and coupling
+    python benchmarks/spikes.py --claims          # the claim that was a unit test (CLAIMS), about 15 s
+
+``--claims`` runs the comparison that tests/test_real_data.py asserted until it moved here (issue 30: a result that
+only a long fit can show is a benchmark, not a unit test), with the test's bins, neurons, split, estimators, one
+PyTorch thread and margins, and says whether it still holds (exit code 1 if not).
 
 ``--spike-history N`` adds every neuron's counts in the N previous bins (own history and coupling) on
 ``--spike-history-basis`` raised-cosine bumps, through ``SpikeHistory`` applied to the whole recording in time
@@ -41,6 +46,7 @@ package's motivating case, not the published protocol, whose numbers are for sam
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -128,6 +134,53 @@ HISTORY_METHODS = ["PoissonSpikeRegressor() defaults", "tuned network, poisson (
                    "gradient boosting per neuron (HGB poisson)"]
 
 
+# --------------------------------------------------------------------------------------------- the former tests
+
+
+def claim_defaults_on_150_neurons():
+    """``PoissonSpikeRegressor()`` on the first 6,000 bins of 150 neurons, the first 4,800 training (blocked in
+    time): (128, 128) networks, 1 to 5 members, and a median D2 and a mean of the D2 clipped at -1 above those of
+    per-neuron GLMs (``PoissonRegressor(alpha=1e-4)`` after ``StandardScaler``)."""
+    import torch
+
+    torch.set_num_threads(1)  # as under the test suite's pytest-xdist workers
+    m1 = load_stevenson_m1()
+    X, Y = m1.kinematics.to_numpy()[:6000], m1.counts.to_numpy()[:6000, :150]
+    cut = 4800
+    start = time.perf_counter()
+    model = PoissonSpikeRegressor(random_state=0).fit(X[:cut], Y[:cut])
+    seconds = time.perf_counter() - start
+    d2_net = poisson_d2_per_target(Y[cut:], model.predict(X[cut:]), Y[:cut].mean(0))
+    scaler = StandardScaler().fit(X[:cut])
+    glm = np.column_stack([PoissonRegressor(alpha=1e-4).fit(scaler.transform(X[:cut]), Y[:cut, j])
+                           .predict(scaler.transform(X[cut:])) for j in range(Y.shape[1])])
+    d2_glm = poisson_d2_per_target(Y[cut:], glm, Y[:cut].mean(0))
+    settings_hold = model.hidden_layer_sizes_ == (128, 128) and 1 <= model.n_members_ <= 5
+    rows = []
+    for measure, net, base in (("median D2", np.nanmedian(d2_net), np.nanmedian(d2_glm)),
+                               ("mean D2, each >= -1", np.nanmean(np.maximum(d2_net, -1)),
+                                np.nanmean(np.maximum(d2_glm, -1)))):
+        rows.append({"claim": f"150 neurons, 4,800 bins: defaults against GLMs, {measure}",
+                     "former test": "test_real_data.py::test_default_spike_regressor_on_150_neurons_beats_per_neuron_"
+                                    "glms",
+                     "defaults": net, "GLM per neuron": base, "lead": net - base, "required lead": 0.0,
+                     "settings": f"hidden_layer_sizes_ {model.hidden_layer_sizes_}, n_members_ {model.n_members_}",
+                     "holds": bool(settings_hold and net > base), "epochs": model.n_iter_, "fit s": seconds})
+    return rows
+
+
+#: name -> the comparison a former unit test asserted.
+CLAIMS = {"defaults-150-neurons": claim_defaults_on_150_neurons}
+
+
+def run_claims(names):
+    frame = pd.DataFrame([row for name in names for row in CLAIMS[name]()])
+    print(frame.drop(columns=["former test"]).set_index("claim").to_string(float_format=lambda v: f"{v:.3f}"))
+    print("\n".join(f"- {test}" for test in dict.fromkeys(frame["former test"])))
+    print("every claim holds" if frame["holds"].all() else f"FAILED: {', '.join(frame.loc[~frame['holds'], 'claim'])}")
+    return frame
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds-run", type=int, default=8, help="how many of the 8 folds to run")
@@ -140,7 +193,14 @@ def main(argv=None):
     parser.add_argument("--spike-history-basis", type=int, default=4, help="raised-cosine bumps of spike history")
     parser.add_argument("--history", type=int, default=0, help="previous bins of kinematics added to the inputs")
     parser.add_argument("--history-basis", type=int, default=6, help="raised-cosine bumps spanning the history")
+    parser.add_argument("--claims", nargs="*", default=None, choices=list(CLAIMS), metavar="CLAIM",
+                        help=f"only the claims that were unit tests (all, or some of {list(CLAIMS)})")
     args = parser.parse_args(argv)
+    if args.claims is not None:
+        frame = run_claims(args.claims or list(CLAIMS))
+        if not frame["holds"].all():
+            sys.exit(1)
+        return frame
     if args.methods is None:
         args.methods = HISTORY_METHODS if args.spike_history else [m for m in METHODS if not m.startswith("nemos")]
     if args.spike_history and not (args.contiguous or args.blocked):
