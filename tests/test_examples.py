@@ -1,11 +1,14 @@
-"""Every script of the example gallery runs to the end, as in the docs build, so that none of them rots.
+"""Every script of the example gallery runs to the end, so that none of them rots.
 
-sphinx-gallery executes the examples inside the build's own process; here each runs in a forked copy of the test
-process (on Linux), whose imports of PyTorch, scikit-learn and the package are already done (3-5 s of an example's
-run when it starts a fresh interpreter), and whose changes to global state (the loss registry, matplotlib, the
-working directory) end with it. Elsewhere, or with ``SKLEARN_COSTS_EXAMPLES_SUBPROCESS=1``, each runs in a fresh
-interpreter. Both see the real data sets when the tests do (``SKLEARN_COSTS_DATA``), as the docs build does from the
-repository: the one-shot example then trains on the Olivetti faces, not on its fallback of digits."""
+The test checks that each example's code runs, not what its figures show: the docs build runs the examples in full
+for those (``tox -e docs``). So on Linux each example runs as sphinx-gallery runs it, inside the running process,
+here a forked copy of the test process whose imports of PyTorch, scikit-learn and the package are already done
+(3-5 s of an example when it starts a fresh interpreter) and whose changes to global state (the loss registry,
+matplotlib, the working directory) end with it; and in that copy every fit of the package's estimators stops after
+``QUICK_EPOCHS`` epochs, and a Dask ``LocalCluster`` forks its worker processes from it instead of starting fresh
+interpreters. Elsewhere, or with ``SKLEARN_COSTS_EXAMPLES_SUBPROCESS=1``, each example runs in full in a fresh
+interpreter. Both see the real data sets when the tests do (``SKLEARN_COSTS_DATA``), as the docs build does from
+the repository: the one-shot example then trains on the Olivetti faces, not on its fallback of digits."""
 
 import os
 import subprocess
@@ -19,6 +22,8 @@ from sklearn_costs.datasets import DataNotFoundError, data_home
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
 TIMEOUT = 600
+#: Epochs of every fit in a forked run (the examples ask for 15 to 100).
+QUICK_EPOCHS = 3
 
 
 def test_the_gallery_has_the_examples_the_docs_promise():
@@ -35,6 +40,25 @@ def _environment():
     except DataNotFoundError:
         pass
     return env
+
+
+def _quick():
+    """In the forked copy only: every fit of the package's estimators (and of those the examples' searches and
+    Dask workers clone) stops after ``QUICK_EPOCHS`` epochs; Dask forks its workers."""
+    from sklearn_costs.base import NeuralCostEstimator
+
+    resolved = NeuralCostEstimator._setting
+
+    def capped(self, name):
+        value = resolved(self, name)
+        return min(value, QUICK_EPOCHS) if name == "max_epochs" else value
+
+    NeuralCostEstimator._setting = capped
+    try:
+        import dask
+    except ImportError:
+        return
+    dask.config.set({"distributed.worker.multiprocessing-method": "fork"})
 
 
 def _run_forked(script, cwd, env, log):
@@ -59,6 +83,7 @@ def _run_forked(script, cwd, env, log):
             import matplotlib
 
             matplotlib.use("Agg", force=True)
+            _quick()
             runpy.run_path(str(script), run_name="__main__")
             status = 0
         except BaseException:
