@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-from sklearn.linear_model import BayesianRidge, PoissonRegressor
+from sklearn.linear_model import BayesianRidge
 from sklearn.model_selection import KFold
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 from sklearn_costs.datasets import load_faces, load_omniglot, load_stevenson_m1, load_uci
-from sklearn_costs.metrics import one_shot_accuracy, poisson_d2_per_target
+from sklearn_costs.metrics import one_shot_accuracy
 from sklearn_costs.modules import ResizeImages
 from sklearn_costs.preprocessing import LagFeatures, bin_spikes
 from sklearn_costs.triplet import resolve_embedder_settings
@@ -39,38 +38,12 @@ def test_spike_times_rebuilt_from_real_counts_bin_back_exactly(m1):
     np.testing.assert_array_equal(rebuilt.to_numpy(), counts)
 
 
-@pytest.mark.slow
-def test_one_network_beats_per_neuron_glms_on_m1(m1):
-    X = m1.kinematics.to_numpy()
-    Y = m1.counts.to_numpy()[:, :24]
-    train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
-    net = PoissonSpikeRegressor(hidden_layer_sizes=(256, 256), lr=3e-3, n_members=1, random_state=0).fit(X[train],
-                                                                                                        Y[train])
-    d2_net = poisson_d2_per_target(Y[test], net.predict(X[test]), Y[train].mean(0))
-    scaler = StandardScaler().fit(X[train])
-    # newton-cholesky: the GLM at its optimum (L-BFGS's default stop gave a lower test D2: -0.001 against 0.006)
-    glm = np.column_stack([PoissonRegressor(alpha=0, solver="newton-cholesky").fit(scaler.transform(X[train]),
-                                                                                 Y[train, j])
-                           .predict(scaler.transform(X[test])) for j in range(Y.shape[1])])
-    d2_glm = poisson_d2_per_target(Y[test], glm, Y[train].mean(0))
-    assert np.nanmean(d2_net) > np.nanmean(d2_glm) + 0.02
-
-
-@pytest.mark.slow
-def test_a_second_of_kinematic_history_raises_d2_on_m1(m1):
-    # M1 neurons answer the movement of the last few hundred ms, not only the current bin's position and velocity.
-    # The lags come from the whole recording in time order: a shuffled fold's rows are not consecutive bins.
+def test_a_second_of_kinematic_history_on_m1_is_28_inputs(m1):
+    # M1 neurons answer the movement of the last few hundred ms; the D2 that this history adds to one network is
+    # ``python benchmarks/spikes.py --claims kinematic-history`` (docs/benchmarks.rst)
     X = m1.kinematics.to_numpy()
     history = LagFeatures(n_lags=20, basis="raised_cosine", n_basis=6).fit_transform(X)
-    Y = m1.counts.to_numpy()[:, :24]
-    train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
-    d2 = []
-    for inputs in (X, history):
-        net = PoissonSpikeRegressor(hidden_layer_sizes=(128, 128), lr=3e-3, n_members=1, random_state=0)
-        net.fit(inputs[train], Y[train])
-        d2.append(np.nanmean(poisson_d2_per_target(Y[test], net.predict(inputs[test]), Y[train].mean(0))))
-    assert history.shape[1] == 4 * 7
-    assert d2[1] > d2[0] + 0.008
+    assert history.shape == (len(X), 4 * 7) and np.isfinite(history).all()
 
 
 # The accuracy of the defaults on real tables and recordings that a fit of 5-15 s shows (yacht's Gaussian against a
@@ -85,20 +58,6 @@ def test_a_uci_set_comes_with_its_published_splits():
     assert data.X.shape == (308, 6) and len(data.splits) == 20
     train, test = data.splits[0]
     assert len(train) == 277 and len(np.intersect1d(train, test)) == 0
-
-
-@pytest.mark.slow
-def test_faces_of_people_never_seen_are_recognised_from_one_photo():
-    real_data_or_skip()
-    faces = load_faces("olivetti")
-    assert faces.images.shape == (400, 64, 64) and faces.images.dtype == np.uint8
-    X = faces.images.astype(np.float32) / 255.0
-    test_people = np.random.default_rng(0).permutation(40)[:10]
-    new = np.isin(faces.target, test_people)
-    model = TripletEmbedder(module="mlp", hidden_layer_sizes=(256,), random_state=0).fit(X[~new], faces.target[~new])
-    emb = model.transform(X[new])
-    assert model.score(X[new], faces.target[new]) > 0.85  # recall@1 among unseen people
-    assert one_shot_accuracy(emb, faces.target[new]) > 0.55  # 10-way, chance 0.1
 
 
 # The accuracy of the default embedder on people and alphabets never seen takes a fit of minutes: it is measured by
@@ -124,6 +83,7 @@ def test_default_embedder_reads_64x64_faces_as_given_and_resolves_its_settings()
     the network, two blocks, five members, augmented; embeddings of the ten people never seen."""
     real_data_or_skip()
     faces = load_faces("olivetti")
+    assert faces.images.shape == (400, 64, 64) and faces.images.dtype == np.uint8
     X = faces.images.astype(np.float32) / 255.0
     new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
     train = np.isin(faces.target, np.unique(faces.target[~new])[:10])
