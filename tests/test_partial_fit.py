@@ -17,7 +17,7 @@ TEST = slice(1000, 1200)
 
 
 def small(cls, **kw):
-    return cls(hidden_layer_sizes=(16,), lr=3e-3, random_state=0, **kw)
+    return cls(hidden_layer_sizes=(16,), lr=3e-3, n_members=1, random_state=0, **kw)
 
 
 @pytest.mark.parametrize("make, y", [
