@@ -21,11 +21,17 @@ Usage::
     python benchmarks/uncertainty.py --sets all --ensemble
     python benchmarks/uncertainty.py --sets all --splits 5 --members-sweep   # naval and protein: their first 2
     python benchmarks/uncertainty.py --sets all --splits 3 --rows 50 --no-ngboost
+    python benchmarks/uncertainty.py --claims          # the claims that were unit tests (CLAIMS), about 30 s
+
+``--claims`` runs the comparisons that tests/test_real_data.py asserted until they moved here (issue 30: a result
+that only a long fit can show is a benchmark, not a unit test), each with the test's set, split, rows, estimators,
+one PyTorch thread and margin, and says whether each still holds (exit code 1 if one does not).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -101,6 +107,77 @@ class NGBoostGaussian:
         return norm.logpdf(y, dist.params["loc"], dist.params["scale"])
 
 
+# --------------------------------------------------------------------------------------------- the former tests
+
+
+def _bayesian_ridge_nll(X_train, y_train, X_test, y_test):
+    """The test NLL of ``BayesianRidge`` on the raw inputs, as tests/test_real_data.py computes it."""
+    from sklearn.linear_model import BayesianRidge
+
+    mean, std = BayesianRidge().fit(X_train, y_train).predict(X_test, return_std=True)
+    return -norm.logpdf(y_test, mean, std).mean()
+
+
+def claim_naval_defaults():
+    """``GaussianUncertaintyRegressor()`` on the first 10,000 training rows of naval's split 0: five (64, 64)
+    members, a thousand held-out rows put less than 0.01 on the linear part, and the test NLL is more than 0.1
+    below ``BayesianRidge``'s."""
+    data = load_uci("naval")
+    train, test = data.splits[0]
+    train = train[:10_000]
+    start = time.perf_counter()
+    model = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
+    seconds = time.perf_counter() - start
+    nll = -model.score(data.X[test], data.y[test])
+    linear = _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test])
+    settings = (model.hidden_layer_sizes_, model.n_members_)
+    holds = bool(settings == ((64, 64), 5) and model.linear_weight_ < 0.01 and nll < linear - 0.1)
+    return {"claim": "naval, 10,000 rows: defaults against BayesianRidge",
+            "former test": "test_real_data.py::test_default_regressor_on_a_10000_and_a_50_row_table_beats_a_linear_"
+                           "gaussian[naval-10000-5]",
+            "NLL": nll, "baseline NLL": linear, "lead": linear - nll, "required lead": 0.1,
+            "settings": f"hidden_layer_sizes_ {settings[0]}, n_members_ {settings[1]}, linear_weight_ "
+                        f"{model.linear_weight_:.4f} (< 0.01)",
+            "holds": holds, "epochs": model.n_iter_, "fit s": seconds}
+
+
+def claim_yacht_heteroscedastic():
+    """Yacht's split 0 (277 training rows): the defaults' Gaussian against the same estimator trained by least
+    squares with one constant std (``loss="mse"``), on the test NLL."""
+    data = load_uci("yacht")
+    train, test = data.splits[0]
+    start = time.perf_counter()
+    hetero = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
+    seconds = time.perf_counter() - start
+    homo = GaussianUncertaintyRegressor("mse", random_state=0).fit(data.X[train], data.y[train])
+    nll, baseline = -hetero.score(data.X[test], data.y[test]), -homo.score(data.X[test], data.y[test])
+    return {"claim": "yacht, split 0: defaults (gaussian) against loss='mse'",
+            "former test": "test_real_data.py::test_uncertainty_on_a_uci_split_beats_the_constant_std_baseline",
+            "NLL": nll, "baseline NLL": baseline, "lead": baseline - nll, "required lead": 0.0, "settings": "",
+            "holds": bool(nll < baseline), "epochs": hetero.n_iter_, "fit s": seconds}
+
+
+#: name -> the comparison a former unit test asserted (its set, split, estimators and margin).
+CLAIMS = {"naval-defaults": claim_naval_defaults, "yacht-heteroscedastic": claim_yacht_heteroscedastic}
+
+
+def run_claims(names):
+    """Each claim's row as a table (one PyTorch thread, as under the test suite's pytest-xdist workers)."""
+    import torch
+
+    torch.set_num_threads(1)
+    rows = []
+    for name in names:
+        rows.append(CLAIMS[name]())
+        print(f"{rows[-1]['claim']}: NLL {rows[-1]['NLL']:.3f}, baseline {rows[-1]['baseline NLL']:.3f}, "
+              f"{'holds' if rows[-1]['holds'] else 'FAILS'}", flush=True)
+    frame = pd.DataFrame(rows)
+    print("\n" + frame.drop(columns=["former test"]).set_index("claim").to_string(float_format=lambda v: f"{v:.3f}"))
+    print("\n".join(f"- {test}" for test in frame["former test"]))
+    print("every claim holds" if frame["holds"].all() else f"FAILED: {', '.join(frame.loc[~frame['holds'], 'claim'])}")
+    return frame
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="*", default=FAST_SETS, help="UCI sets, or 'all'")
@@ -110,7 +187,14 @@ def main(argv=None):
     parser.add_argument("--no-ngboost", action="store_true", help="skip NGBoost")
     parser.add_argument("--methods", nargs="*", default=None, help="only these methods (by name)")
     parser.add_argument("--rows", type=int, default=None, help="train on the first ROWS rows of each training split")
+    parser.add_argument("--claims", nargs="*", default=None, choices=list(CLAIMS), metavar="CLAIM",
+                        help=f"only the claims that were unit tests (all, or some of {list(CLAIMS)})")
     args = parser.parse_args(argv)
+    if args.claims is not None:
+        frame = run_claims(args.claims or list(CLAIMS))
+        if not frame["holds"].all():
+            sys.exit(1)
+        return frame
     sets = list(PUBLISHED_BEST_NLL) if args.sets == ["all"] else args.sets
 
     methods = {

@@ -5,7 +5,8 @@ Searching over losses on a Dask cluster
 A grid search is many independent fits: scikit-learn hands them to joblib, and joblib hands them to a Dask cluster
 when asked (``pip install "sklearn-costs[dask]"``). Here the cluster is two worker processes on this machine; with
 ``Client("scheduler-address:8786")`` the same code runs on many machines. Fitted models are plain pickles, so they
-travel back from the workers; ``n_threads=1`` keeps each fit to one core, as many fits share the machine.
+travel back from the workers; ``n_threads=1`` keeps each fit to one core, as many fits share the machine, and
+``n_members=1`` to one network.
 """
 
 # %%
@@ -20,9 +21,9 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn_costs import GaussianUncertaintyRegressor
 from sklearn_costs.datasets import make_heteroscedastic_regression
 
-data = make_heteroscedastic_regression(1500, random_state=0)
+data = make_heteroscedastic_regression(1000, random_state=0)
 search = GridSearchCV(
-    GaussianUncertaintyRegressor(lr=1e-2, batch_size=128, max_epochs=60, n_threads=1, random_state=0),
+    GaussianUncertaintyRegressor(lr=1e-2, batch_size=128, max_epochs=30, n_members=1, n_threads=1, random_state=0),
     {"loss": ["gaussian", "laplace", "student_t", "mse"], "hidden_layer_sizes": [(32,), (64, 64)]},
     cv=KFold(3, shuffle=True, random_state=0),
     n_jobs=-1,

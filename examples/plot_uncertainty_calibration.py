@@ -30,7 +30,7 @@ print(f"true noise std ranges from {test.true_std.min():.2f} to {test.true_std.m
 # ---------------------------------------------------
 # ``loss="mse"`` is the homoscedastic reference: least squares for the mean, one std fitted on the residuals.
 models = {
-    loss: GaussianUncertaintyRegressor(loss=loss, lr=1e-2, batch_size=128, max_epochs=150, random_state=0)
+    loss: GaussianUncertaintyRegressor(loss=loss, lr=1e-2, batch_size=128, max_epochs=60, random_state=0)
     .fit(train.X, train.y)
     for loss in ("gaussian", "student_t", "mse")
 }

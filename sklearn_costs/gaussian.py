@@ -109,7 +109,8 @@ class GaussianUncertaintyRegressor(DistributionRegressor):
     >>> from sklearn_costs import GaussianUncertaintyRegressor
     >>> from sklearn_costs.datasets import make_heteroscedastic_regression
     >>> data = make_heteroscedastic_regression(n_samples=1000, random_state=0)
-    >>> model = GaussianUncertaintyRegressor(hidden_layer_sizes=(32,), random_state=0).fit(data.X, data.y)
+    >>> model = GaussianUncertaintyRegressor(hidden_layer_sizes=(32,), max_epochs=20, random_state=0)
+    >>> model = model.fit(data.X, data.y)
     >>> mean, std = model.predict(data.X[:3], return_std=True)
     >>> mean.shape, bool((std > 0).all())
     ((3,), True)

@@ -54,7 +54,7 @@ class PoissonSpikeRegressor(DistributionRegressor):
     >>> X = rng.normal(size=(2000, 3))
     >>> rates = np.exp(0.3 + X @ np.array([[0.5, -0.4], [0.0, 0.6], [0.3, 0.0]]))
     >>> Y = rng.poisson(rates)
-    >>> model = PoissonSpikeRegressor(hidden_layer_sizes=(16,), random_state=0).fit(X, Y)
+    >>> model = PoissonSpikeRegressor(hidden_layer_sizes=(16,), max_epochs=20, random_state=0).fit(X, Y)
     >>> model.predict(X[:2]).shape
     (2, 2)
     >>> bool(model.score(X, Y) > 0.2)

@@ -159,13 +159,13 @@ miner_
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn_costs import TripletEmbedder
     >>> digits = load_digits()
-    >>> images, labels = digits.images[:600], digits.target[:600]
-    >>> embedder = TripletEmbedder(embedding_dim=16, max_epochs=5, random_state=0).fit(images, labels)
+    >>> images, labels = digits.images[:300], digits.target[:300]
+    >>> embedder = TripletEmbedder(embedding_dim=16, max_epochs=3, random_state=0).fit(images, labels)
     >>> embedder.module_kind_, embedder.input_size_, embedder.cnn_blocks_, embedder.n_members_
     ('cnn', (16, 16), 2, 5)
     >>> embedder.transform(images[:3]).shape
     (3, 80)
-    >>> one_shot = make_pipeline(TripletEmbedder(max_epochs=5, random_state=0), KNeighborsClassifier(1))
+    >>> one_shot = make_pipeline(TripletEmbedder(max_epochs=3, random_state=0), KNeighborsClassifier(1))
     >>> bool(one_shot.fit(images, labels).score(digits.images[600:700], digits.target[600:700]) > 0.5)
     True
     """

@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn_costs import PoissonSpikeRegressor
 
 distributed = pytest.importorskip("distributed", reason="needs dask.distributed: pip install 'sklearn-costs[dask]'")
+dask = pytest.importorskip("dask")
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,15 @@ def test_grid_search_over_losses_on_a_local_dask_cluster_equals_the_serial_run(c
         n_jobs=-1,
     )
     serial = clone(search).set_params(n_jobs=None).fit(X, Y)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    # worker processes forked from this one, its imports done (spawned ones import PyTorch and the package again:
+    # 5-30 s on two busy cores); the search's fits and models still travel between processes
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         with joblib.parallel_backend("dask"):
             on_dask = clone(search).fit(X, Y)
         workers = client.run(lambda: __import__("os").getpid())
-    assert len(workers) == 2
+    assert len(workers) == 2 and __import__("os").getpid() not in workers.values()  # two other processes
     np.testing.assert_allclose(on_dask.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"],
                                rtol=1e-6)
     assert on_dask.best_params_ == serial.best_params_

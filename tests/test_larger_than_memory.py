@@ -13,8 +13,8 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA and /proc: Linux only")
 
-ROWS, NEURONS, FEATURES = 1_000_000, 256, 8
-HEADROOM = 200_000_000  # bytes of anonymous memory the fit may add: less than the 256 MB of counts
+ROWS, NEURONS, FEATURES, BLOCK = 600_000, 256, 8, 50_000
+HEADROOM = 110_000_000  # bytes of anonymous memory the fit may add: less than the 154 MB of counts
 
 PROBE = textwrap.dedent("""
     import resource, sys
@@ -41,8 +41,9 @@ PROBE = textwrap.dedent("""
     if mode == "fit":
         model.fit(X, Y)
     else:
-        for start in range(0, len(X), 250_000):  # contiguous chunks, each shuffled within by the fit
-            model.partial_fit(X[start : start + 250_000], Y[start : start + 250_000])
+        chunk = len(X) // 4
+        for start in range(0, len(X), chunk):  # contiguous chunks, each shuffled within by the fit
+            model.partial_fit(X[start : start + chunk], Y[start : start + chunk])
     print("D2", model.score(np.asarray(X[-5_000:]), np.asarray(Y[-5_000:])), model.n_iter_)
 """)
 
@@ -54,10 +55,10 @@ def recording(tmp_path_factory):
     X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(ROWS, FEATURES))
     Y = np.lib.format.open_memmap(folder / "Y.npy", mode="w+", dtype=np.uint8, shape=(ROWS, NEURONS))
     W = rng.normal(scale=0.5, size=(FEATURES, NEURONS))
-    for start in range(0, ROWS, 50_000):
-        rows = slice(start, start + 50_000)
-        X[rows] = rng.normal(size=(50_000, FEATURES))
-        Y[rows] = rng.poisson(np.exp(-1.0 + np.tanh(X[rows] @ W)))
+    x = rng.normal(size=(BLOCK, FEATURES)).astype(np.float32)
+    y = rng.poisson(np.exp(-1.0 + np.tanh(x @ W))).astype(np.uint8)
+    for start in range(0, ROWS, BLOCK):
+        X[start : start + BLOCK], Y[start : start + BLOCK] = x, y
     X.flush()
     Y.flush()
     del X, Y

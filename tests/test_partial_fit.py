@@ -17,7 +17,7 @@ TEST = slice(1000, 1200)
 
 
 def small(cls, **kw):
-    return cls(hidden_layer_sizes=(16,), lr=3e-3, random_state=0, **kw)
+    return cls(hidden_layer_sizes=(16,), lr=3e-3, n_members=1, random_state=0, **kw)
 
 
 @pytest.mark.parametrize("make, y", [
@@ -70,16 +70,17 @@ def test_a_fit_after_partial_fit_starts_afresh():
 
 @pytest.mark.slow
 def test_embedder_trains_on_chunks_of_identities_it_keeps_adding():
-    # the default CNN with one member and six epochs of each chunk (it had two members and ten) still clears both marks
+    # the default CNN with one member and three epochs of each chunk (it had two members and ten, then one and six)
+    # still clears both marks: recall@1 0.976, one-shot 0.658 (six epochs: 0.968 and 0.690)
     digits = load_digits()
     images, labels = digits.images.astype(np.float32), digits.target
     seen = labels < 7
     model = TripletEmbedder(embedding_dim=16, n_members=1, random_state=0)
     first, second = seen & (labels < 4), seen & (labels >= 4)
-    for _ in range(6):
+    for _ in range(3):
         model.partial_fit(images[first], labels[first])
         model.partial_fit(images[second], labels[second])
-    assert list(model.classes_) == list(range(7)) and model.n_iter_ == 12
+    assert list(model.classes_) == list(range(7)) and model.n_iter_ == 6
     assert model.input_size_ == (16, 16) and model.max_epochs_ == 1  # the first chunk's settings, one epoch a call
     assert model.score(images[seen], labels[seen]) > 0.95  # recall@1 of the identities trained on, in two chunks
     assert one_shot_accuracy(model.transform(images[~seen]), labels[~seen]) > 0.6  # 3-way on unseen digits

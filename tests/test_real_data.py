@@ -2,14 +2,15 @@
 
 import numpy as np
 import pytest
-from sklearn.linear_model import BayesianRidge, PoissonRegressor
+from sklearn.linear_model import BayesianRidge
 from sklearn.model_selection import KFold
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_costs import GaussianUncertaintyRegressor, PoissonSpikeRegressor, TripletEmbedder
 from sklearn_costs.datasets import load_faces, load_omniglot, load_stevenson_m1, load_uci
-from sklearn_costs.metrics import one_shot_accuracy, poisson_d2_per_target
+from sklearn_costs.metrics import one_shot_accuracy
+from sklearn_costs.modules import ResizeImages
 from sklearn_costs.preprocessing import LagFeatures, bin_spikes
+from sklearn_costs.triplet import resolve_embedder_settings
 
 from .conftest import real_data_or_skip
 
@@ -22,7 +23,6 @@ def m1():
     return load_stevenson_m1()
 
 
-@pytest.mark.slow
 def test_spike_times_rebuilt_from_real_counts_bin_back_exactly(m1):
     counts = m1.counts.to_numpy()
     rng = np.random.default_rng(0)
@@ -32,111 +32,96 @@ def test_spike_times_rebuilt_from_real_counts_bin_back_exactly(m1):
     bins, neurons = np.repeat(bins, repeats), np.repeat(neurons, repeats)
     times = t0 + width * (bins + rng.uniform(0.0, 1.0 - 1e-6, size=len(bins)))  # uniform inside each bin
     order = rng.permutation(len(times))  # and unsorted
-    spikes = {f"n{i:03d}": times[order][neurons[order] == i] for i in range(counts.shape[1])}
+    times, neurons = times[order], neurons[order]  # once: permuting 2.4 million spikes per neuron took 10 s
+    spikes = {f"n{i:03d}": times[neurons == i] for i in range(counts.shape[1])}
     rebuilt = bin_spikes(spikes, width, t0, t0 + width * len(counts), neurons=list(m1.counts.columns))
     np.testing.assert_array_equal(rebuilt.to_numpy(), counts)
 
 
-@pytest.mark.slow
-def test_one_network_beats_per_neuron_glms_on_m1(m1):
-    X = m1.kinematics.to_numpy()
-    Y = m1.counts.to_numpy()[:, :24]
-    train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
-    net = PoissonSpikeRegressor(hidden_layer_sizes=(256, 256), lr=3e-3, n_members=1, random_state=0).fit(X[train],
-                                                                                                        Y[train])
-    d2_net = poisson_d2_per_target(Y[test], net.predict(X[test]), Y[train].mean(0))
-    scaler = StandardScaler().fit(X[train])
-    # newton-cholesky: the GLM at its optimum (L-BFGS's default stop gave a lower test D2: -0.001 against 0.006)
-    glm = np.column_stack([PoissonRegressor(alpha=0, solver="newton-cholesky").fit(scaler.transform(X[train]),
-                                                                                 Y[train, j])
-                           .predict(scaler.transform(X[test])) for j in range(Y.shape[1])])
-    d2_glm = poisson_d2_per_target(Y[test], glm, Y[train].mean(0))
-    assert np.nanmean(d2_net) > np.nanmean(d2_glm) + 0.02
-
-
-@pytest.mark.slow
-def test_a_second_of_kinematic_history_raises_d2_on_m1(m1):
-    # M1 neurons answer the movement of the last few hundred ms, not only the current bin's position and velocity.
-    # The lags come from the whole recording in time order: a shuffled fold's rows are not consecutive bins.
+def test_a_second_of_kinematic_history_on_m1_is_28_inputs(m1):
+    # M1 neurons answer the movement of the last few hundred ms; the D2 that this history adds to one network is
+    # ``python benchmarks/spikes.py --claims kinematic-history`` (docs/benchmarks.rst)
     X = m1.kinematics.to_numpy()
     history = LagFeatures(n_lags=20, basis="raised_cosine", n_basis=6).fit_transform(X)
-    Y = m1.counts.to_numpy()[:, :24]
-    train, test = next(iter(KFold(8, shuffle=True, random_state=42).split(X)))
-    d2 = []
-    for inputs in (X, history):
-        net = PoissonSpikeRegressor(hidden_layer_sizes=(128, 128), lr=3e-3, n_members=1, random_state=0)
-        net.fit(inputs[train], Y[train])
-        d2.append(np.nanmean(poisson_d2_per_target(Y[test], net.predict(inputs[test]), Y[train].mean(0))))
-    assert history.shape[1] == 4 * 7
-    assert d2[1] > d2[0] + 0.008
+    assert history.shape == (len(X), 4 * 7) and np.isfinite(history).all()
 
 
-@pytest.mark.slow
-def test_uncertainty_on_a_uci_split_beats_the_constant_std_baseline():
+# The accuracy of the defaults on real tables and recordings that a fit of 5-15 s shows (yacht's Gaussian against a
+# constant std, naval's 10,000 rows against BayesianRidge, 150 M1 neurons against per-neuron GLMs) is measured by
+# ``python benchmarks/uncertainty.py --claims`` and ``python benchmarks/spikes.py --claims`` (docs/benchmarks.rst,
+# "Claims that were unit tests"). The tests below check the data and what the defaults resolve on it.
+
+
+def test_a_uci_set_comes_with_its_published_splits():
     real_data_or_skip()
     data = load_uci("yacht")
     assert data.X.shape == (308, 6) and len(data.splits) == 20
     train, test = data.splits[0]
     assert len(train) == 277 and len(np.intersect1d(train, test)) == 0
-    hetero = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
-    homo = GaussianUncertaintyRegressor("mse", random_state=0).fit(data.X[train], data.y[train])
-    assert hetero.score(data.X[test], data.y[test]) > homo.score(data.X[test], data.y[test])
 
 
-@pytest.mark.slow
-def test_faces_of_people_never_seen_are_recognised_from_one_photo():
+# The accuracy of the default embedder on people and alphabets never seen takes a fit of minutes: it is measured by
+# ``python benchmarks/faces.py --claims`` (docs/benchmarks.rst, "Claims that were unit tests"), with the split and
+# margin these tests once asserted. Here, a short fit on the real images as given checks what the defaults make of
+# them.
+
+
+def _settings_of_the_defaults_on(model, n_samples, n_identities):
+    """What ``TripletEmbedder()`` resolves on ``n_samples`` images of ``model``'s input shape (the benchmark's fit)."""
+    return resolve_embedder_settings(model.input_shape_, n_samples, model.batch_size, TripletEmbedder().get_params(),
+                                     n_identities=n_identities)
+
+
+def _check_member_embeddings(emb, n, members, dim=64):
+    assert emb.shape == (n, members * dim) and np.isfinite(emb).all()
+    norms = np.linalg.norm(emb.reshape(n, members, dim), axis=2)
+    np.testing.assert_allclose(norms, 1 / np.sqrt(members), rtol=1e-4)  # each member its own unit embedding
+
+
+def test_default_embedder_reads_64x64_faces_as_given_and_resolves_its_settings():
+    """Olivetti's 64x64 photos as they come, one epoch on ten people: one grey channel, brought down to 24x24 inside
+    the network, two blocks, five members, augmented; embeddings of the ten people never seen."""
     real_data_or_skip()
     faces = load_faces("olivetti")
     assert faces.images.shape == (400, 64, 64) and faces.images.dtype == np.uint8
     X = faces.images.astype(np.float32) / 255.0
-    test_people = np.random.default_rng(0).permutation(40)[:10]
-    new = np.isin(faces.target, test_people)
-    model = TripletEmbedder(module="mlp", hidden_layer_sizes=(256,), random_state=0).fit(X[~new], faces.target[~new])
+    new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
+    train = np.isin(faces.target, np.unique(faces.target[~new])[:10])
+    model = TripletEmbedder(max_epochs=1, n_threads=1, random_state=0).fit(X[train], faces.target[train])
+    assert model.input_shape_ == (1, 64, 64) and model.n_features_in_ == 64 * 64
+    assert (model.module_kind_, model.input_size_, model.cnn_blocks_, model.cnn_width_, model.n_members_,
+            model.augment_) == ("cnn", (24, 24), 2, 16, 5, True)
+    assert [m.size for m in model.net_.module_.modules() if isinstance(m, ResizeImages)] == [(24, 24)]
     emb = model.transform(X[new])
-    assert model.score(X[new], faces.target[new]) > 0.85  # recall@1 among unseen people
-    assert one_shot_accuracy(emb, faces.target[new]) > 0.55  # 10-way, chance 0.1
+    _check_member_embeddings(emb, 100, 5)
+    assert one_shot_accuracy(emb, faces.target[new]) > 0.3  # 10-way, chance 0.1: faces, not noise
+    # on all 30 training people, the benchmark's fit: the same input and network, 300 epochs, patience 60
+    full = _settings_of_the_defaults_on(model, (~new).sum(), 30)
+    assert (full["input_size"], full["cnn_blocks"], full["n_members"], full["max_epochs"],
+            full["n_iter_no_change"]) == ((24, 24), 2, 5, 300, 60)
 
 
-@pytest.mark.slow
-def test_augmented_cnn_on_coarse_faces_beats_raw_pixels_one_shot():
-    real_data_or_skip()
-    faces = load_faces("olivetti")
-    X = faces.images.astype(np.float32).reshape(400, 16, 4, 16, 4).mean(axis=(2, 4)) / 255.0  # 16x16
-    new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
-    model = TripletEmbedder(cnn_blocks=2, augment=True, n_iter_no_change=40, n_threads=1, random_state=0)
-    emb = model.fit(X[~new], faces.target[~new]).transform(X[new])
-    pixels = one_shot_accuracy(X[new].reshape(100, -1), faces.target[new])
-    assert one_shot_accuracy(emb, faces.target[new]) > pixels + 0.03
-
-
-@pytest.mark.slow
-def test_default_embedder_on_64x64_faces_as_given_beats_raw_pixels():
-    """The "auto" rules on photos as they come: 64x64 Olivetti faces are brought down to 24x24 inside the network,
-    a two-block CNN, five members; one-shot on ten people never seen beats raw pixels."""
-    real_data_or_skip()
-    faces = load_faces("olivetti")
-    X = faces.images.astype(np.float32) / 255.0
-    new = np.isin(faces.target, np.random.default_rng(0).permutation(40)[:10])
-    model = TripletEmbedder(n_threads=1, random_state=0).fit(X[~new], faces.target[~new])
-    assert (model.input_size_, model.cnn_blocks_, model.n_members_) == ((24, 24), 2, 5)
-    pixels = one_shot_accuracy(X[new].reshape(100, -1), faces.target[new])
-    assert one_shot_accuracy(model.transform(X[new]), faces.target[new]) > pixels + 0.05
-
-
-@pytest.mark.slow
-def test_default_embedder_on_105x105_characters_of_unseen_alphabets_beats_raw_pixels():
-    """Omniglot's 105x105 drawings as they come, trained on six alphabets (4,020 images, so one member): characters
-    of the two held-out alphabets are recognised from one drawing far better than by raw pixels."""
+def test_default_embedder_reads_105x105_characters_as_given_and_sees_them_better_than_pixels():
+    """Omniglot's 105x105 drawings as they come (ink 1, paper 0), one epoch on ten characters of the six training
+    alphabets: 24x24 inside the network; even so little training tells the characters of an unseen alphabet apart
+    better than their raw pixels do (by 0.09-0.13 for three choices of characters and seeds; the full fit's lead,
+    0.2 and more, is the benchmark's)."""
     real_data_or_skip()
     data = load_omniglot()
     new = np.isin(data.alphabet, ["Balinese", "Tagalog"])
-    model = TripletEmbedder(n_threads=1, random_state=0).fit(data.images[~new], data.target[~new])
-    assert (model.input_size_, model.n_members_) == ((24, 24), 1)
-    emb = model.transform(data.images[new])
-    for alphabet in ("Balinese", "Tagalog"):  # one-shot among all characters of the alphabet
-        chars = data.alphabet[new] == alphabet
-        pixels = one_shot_accuracy(data.images[new][chars].reshape(chars.sum(), -1), data.target[new][chars])
-        assert one_shot_accuracy(emb[chars], data.target[new][chars]) > pixels + 0.2
+    train = np.isin(data.target, np.unique(data.target[~new])[:10])
+    model = TripletEmbedder(max_epochs=1, n_threads=1, random_state=0).fit(data.images[train], data.target[train])
+    assert model.input_shape_ == (1, 105, 105)
+    assert (model.module_kind_, model.input_size_, model.cnn_blocks_, model.n_members_, model.augment_) == (
+        "cnn", (24, 24), 2, 5, True)
+    tagalog = (data.alphabet == "Tagalog") & (data.drawer <= 10)  # 17 characters, 10 drawings of each
+    emb = model.transform(data.images[tagalog])
+    _check_member_embeddings(emb, tagalog.sum(), 5)
+    pixels = one_shot_accuracy(data.images[tagalog].reshape(tagalog.sum(), -1), data.target[tagalog])
+    assert one_shot_accuracy(emb, data.target[tagalog]) > pixels + 0.05
+    # on the six alphabets (4,020 drawings), the benchmark's fit: one member
+    full = _settings_of_the_defaults_on(model, (~new).sum(), len(np.unique(data.target[~new])))
+    assert (full["input_size"], full["cnn_blocks"], full["n_members"]) == ((24, 24), 2, 1)
 
 
 def _bayesian_ridge_nll(X_train, y_train, X_test, y_test):
@@ -146,19 +131,29 @@ def _bayesian_ridge_nll(X_train, y_train, X_test, y_test):
     return -norm.logpdf(y_test, mean, std).mean()
 
 
-@pytest.mark.parametrize("name, rows, members", [pytest.param("naval", 10_000, 5, marks=pytest.mark.slow),
-                                                  ("energy", 50, 5)])
-def test_default_regressor_on_a_10000_and_a_50_row_table_beats_a_linear_gaussian(name, rows, members):
+def test_default_regressor_on_a_50_row_table_beats_a_linear_gaussian():
     real_data_or_skip()
-    data = load_uci(name)
+    data = load_uci("energy")
     train, test = data.splits[0]
-    train = train[:rows]
+    train = train[:50]
     model = GaussianUncertaintyRegressor(random_state=0).fit(data.X[train], data.y[train])
-    assert (model.hidden_layer_sizes_, model.n_members_) == ((64, 64), members)
-    if rows >= 10_000:  # a thousand held-out rows say that the networks are better: little weight on the linear part
-        assert model.linear_weight_ < 0.01
+    assert (model.hidden_layer_sizes_, model.n_members_) == ((64, 64), 5)
     nll = -model.score(data.X[test], data.y[test])
     assert nll < _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test]) - 0.1
+
+
+def test_default_regressor_on_10000_naval_rows_resolves_five_members_and_weighs_its_linear_part():
+    """One epoch of the benchmark's fit (``--claims naval-defaults``): the settings, and a linear part weighed by
+    the thousand held-out rows (its weight is the posterior mean of a uniform prior, within (0, 1))."""
+    real_data_or_skip()
+    data = load_uci("naval")
+    train, test = data.splits[0]
+    train = train[:10_000]
+    model = GaussianUncertaintyRegressor(max_epochs=1, random_state=0).fit(data.X[train], data.y[train])
+    assert (model.hidden_layer_sizes_, model.n_members_, model.clip_inputs_) == ((64, 64), 5, True)
+    assert 0 < model.linear_weight_ < 1
+    mean, std = model.predict(data.X[test], return_std=True)
+    assert mean.shape == (len(test),) and np.isfinite(mean).all() and (std > 0).all()
 
 
 def test_on_fifty_rows_the_linear_part_catches_the_networks_over_confident_points():
@@ -192,21 +187,14 @@ def test_default_regressor_is_not_thrown_by_test_points_far_outside_its_training
     assert nll < _bayesian_ridge_nll(data.X[train], data.y[train], data.X[test], data.y[test]) + 0.1
 
 
-@pytest.mark.slow
-def test_default_spike_regressor_on_150_neurons_beats_per_neuron_glms(m1):
-    X = m1.kinematics.to_numpy()
-    Y = m1.counts.to_numpy()[:6000, :150]
-    X = X[:6000]
-    cut = 4800  # blocked in time
-    model = PoissonSpikeRegressor(random_state=0).fit(X[:cut], Y[:cut])
-    assert model.hidden_layer_sizes_ == (128, 128) and 1 <= model.n_members_ <= 5
-    d2_net = poisson_d2_per_target(Y[cut:], model.predict(X[cut:]), Y[:cut].mean(0))
-    scaler = StandardScaler().fit(X[:cut])
-    glm = np.column_stack([PoissonRegressor(alpha=1e-4).fit(scaler.transform(X[:cut]), Y[:cut, j])
-                           .predict(scaler.transform(X[cut:])) for j in range(Y.shape[1])])
-    d2_glm = poisson_d2_per_target(Y[cut:], glm, Y[:cut].mean(0))
-    assert np.nanmedian(d2_net) > np.nanmedian(d2_glm)
-    assert np.nanmean(np.maximum(d2_net, -1)) > np.nanmean(np.maximum(d2_glm, -1))
+def test_default_spike_regressor_on_150_real_neurons_resolves_its_settings(m1):
+    """One epoch of the benchmark's fit (``python benchmarks/spikes.py --claims``): 150 neurons, the first 4,800
+    bins; two hidden layers of 128, five members side by side, a positive rate for every bin and neuron."""
+    X, Y = m1.kinematics.to_numpy()[:6000], m1.counts.to_numpy()[:6000, :150]
+    model = PoissonSpikeRegressor(max_epochs=1, random_state=0).fit(X[:4800], Y[:4800])
+    assert (model.hidden_layer_sizes_, model.n_members_, model.n_outputs_) == ((128, 128), 5, 150)
+    rates = model.predict(X[4800:])
+    assert rates.shape == (1200, 150) and np.isfinite(rates).all() and (rates > 0).all()
 
 
 def test_defaults_on_forty_rows_that_over_fit_end_at_their_best_epoch():

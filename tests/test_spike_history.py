@@ -225,11 +225,11 @@ def _history_model():
 def test_a_model_fitted_on_its_own_closed_loop_simulation_recovers_its_rates():
     X, Y, _ = _coupled_glm_recording(6000, seed=1)
     original = _history_model().fit(pd.concat([X, Y], axis=1), Y)
-    covariates, _ = _recording(24_000, seed=2)  # 20 minutes of 50 ms bins
+    covariates, _ = _recording(6000, seed=2)  # 5 minutes of 50 ms bins, simulated one at a time (0.7 ms each)
     counts, rates = simulate_recurrent(original, covariates, random_state=0)
     assert list(counts.columns) == NEURONS and counts.index.equals(covariates.index)
     refit = _history_model().fit(pd.concat([covariates, counts], axis=1), counts)
-    held_out, _ = _recording(3000, seed=3)
+    held_out, _ = _recording(1500, seed=3)
     test_counts, test_rates = simulate_recurrent(original, held_out, random_state=1)
     predicted = refit.predict(pd.concat([held_out, test_counts], axis=1))
     for j, name in enumerate(NEURONS):
