@@ -26,6 +26,7 @@ Usage::
     python benchmarks/faces.py --loss multi_similarity proxy_anchor   # a row per loss, the defaults otherwise
     python benchmarks/faces.py --data orl --methods "TripletEmbedder() defaults" --loss proxy_anchor --jobs 8
     python benchmarks/faces.py --digits 0 1 2 --loss triplet multi_similarity   # the digits protocol per loss
+    python benchmarks/faces.py --data omniglot --model-seeds 0 1 2 --jobs 2   # the defaults' spread over seeds
     python benchmarks/faces.py --claims --jobs 2        # the accuracy claims that were unit tests (CLAIMS)
     python benchmarks/faces.py --claims omniglot-defaults
 
@@ -134,10 +135,18 @@ def loss_method(loss):
     return f"TripletEmbedder(loss={loss!r})"
 
 
+#: ``--model-seeds``: the defaults with another ``random_state`` (the network's start, batches and augmentations).
+SEEDED_METHOD = re.compile(r"TripletEmbedder\(random_state=(\d+)\) defaults")
+
+
 def method_of(name):
     """``(input, embed)`` of a row of :data:`METHODS`, or of a row that ``--loss`` adds."""
     if name in METHODS:
         return METHODS[name]
+    seeded = SEEDED_METHOD.fullmatch(name)
+    if seeded is not None:
+        seed = int(seeded[1])
+        return "given", lambda X, y, Xt: TripletEmbedder(random_state=seed).fit(X, y).transform(Xt)
     match = LOSS_METHOD.fullmatch(name)
     if match is None:
         raise KeyError(name)
@@ -407,6 +416,9 @@ def main(argv=None):
     parser.add_argument("--loss", nargs="+", default=None, metavar="NAME",
                         help="embedding losses to compare with the triplet default: a row TripletEmbedder(loss=NAME) "
                              "each (with --digits / --fit-all: each loss in turn)")
+    parser.add_argument("--model-seeds", type=int, nargs="+", default=None, metavar="SEED",
+                        help="only the defaults, one row per TripletEmbedder(random_state=SEED) on the same splits, "
+                             "and their one-shot accuracy as mean +- sd over the seeds")
     parser.add_argument("--claims", nargs="*", default=None, choices=list(CLAIMS), metavar="CLAIM",
                         help=f"only the accuracy claims that were unit tests (all, or some of {list(CLAIMS)})")
     args = parser.parse_args(argv)
@@ -433,6 +445,8 @@ def main(argv=None):
             parser.error(f"unknown methods {sorted(unknown)}; choose among {names}")
         names = [n for n in names if n in args.methods]
     names += [loss_method(loss) for loss in losses if loss_method(loss) not in names]
+    if args.model_seeds:
+        names = [f"TripletEmbedder(random_state={seed}) defaults" for seed in args.model_seeds]
 
     _, labels, extra = load(args.data)
     n_splits = len(splits(args.data, labels, extra, args.seeds))
@@ -452,6 +466,10 @@ def main(argv=None):
     wins = frame.pivot(index="split", columns="method", values="one-shot")
     print(f"\n{args.data}: {n_splits} splits (test identities never seen in training)")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.model_seeds:
+        per_seed = table["one-shot"]
+        print(f"defaults over random_state {args.model_seeds}: one-shot {per_seed.mean():.3f} +- "
+              f"{per_seed.std(ddof=1):.3f} (sd of the seeds' means over the {n_splits} splits)")
     if "TripletEmbedder() defaults" in wins:
         baselines = [m for m in wins if m.split(" ")[0] in ("raw", "PCA(50)")]
         if baselines:
