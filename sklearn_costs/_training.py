@@ -345,24 +345,32 @@ class CostNet(NeuralNet):
         """skorch's epoch, with one wait for the device per epoch instead of one per batch.
 
         skorch records each batch's loss as a Python float (``loss.item()``), which makes the host wait for the
-        device's every step. Here the batch losses stay on the device until the epoch ends and are then written
-        into the history in one transfer, before any ``on_epoch_end`` callback reads them (``train_loss`` and
-        ``valid_loss`` are their means). Callbacks still get each batch's loss tensor in ``on_batch_end``.
+        device's every step. Here the batch losses are written into one tensor on the device until the epoch ends
+        and then into the history in one transfer, before any ``on_epoch_end`` callback reads them
+        (``train_loss`` and ``valid_loss`` are their means). Callbacks still get each batch's loss tensor in
+        ``on_batch_end``. One preallocated tensor, not a list of the batches' losses: hundreds of small tensors
+        kept alive between the batches' large buffers fragment the CPU allocator's heap, about a batch's worth
+        of memory per batch (``tests/test_larger_than_memory.py``).
         """
         if iterator is None:
             return
-        pending = []
+        losses, count = None, 0
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            pending.append(step["loss"].detach())
+            loss = step["loss"].detach()
+            if losses is None or count == len(losses):
+                extra = loss.new_empty(_expected_batches(iterator, count))
+                losses = extra if losses is None else torch.cat([losses, extra])
+            losses[count] = loss
+            count += 1
             self.history.record_batch(prefix + "_batch_size", len(batch[0]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        if pending:
-            values = torch.stack(pending).float().cpu().tolist()
-            for row, value in zip(self.history[-1]["batches"][-len(pending) :], values):
+        if count:
+            values = losses[:count].float().cpu().tolist()
+            for row, value in zip(self.history[-1]["batches"][-count:], values):
                 row[prefix + "_loss"] = value
-        self.history.record(prefix + "_batch_count", len(pending))
+        self.history.record(prefix + "_batch_count", count)
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDataset):
@@ -383,6 +391,15 @@ class CostNet(NeuralNet):
         modules = [getattr(self, name + "_", None) for name in self._modules + self._criteria]
         if any(isinstance(m, torch.nn.Module) and m.training != training for m in modules):
             super()._set_training(training)
+
+
+def _expected_batches(iterator, seen):
+    """How many more batch losses to make room for: the iterator's length where it has one, else as many again
+    as seen so far (at least 64)."""
+    try:
+        return max(len(iterator) - seen, 1)
+    except TypeError:
+        return max(seen, 64)
 
 
 class IdentityBatchLoader(SliceLoader):

@@ -311,6 +311,21 @@ def test_optimizer_class_and_batch_minus_one(data):
     assert isinstance(model.net_.optimizer_, torch.optim.SGD)
 
 
+@pytest.mark.parametrize("sized", [True, False])
+def test_every_batch_loss_of_an_epoch_reaches_the_history_from_any_iterator(data, sized):
+    # the losses wait on the device in one tensor sized by the iterator, or grown where it has no length
+    X, Y = data
+    net = small(max_epochs=1).fit(X, Y).net_
+    dataset = TensorDataset(torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(Y, dtype=torch.float32))
+    batches = list(SliceLoader(dataset, batch_size=1, shuffle=False))
+    expected = [net.validation_step(batch)["loss"].item() for batch in batches]
+    net.history.new_epoch()
+    net.run_single_epoch(batches if sized else iter(batches), training=False, prefix="valid",
+                         step_fn=net.validation_step)
+    assert net.history[-1, "valid_batch_count"] == len(batches) > 64
+    np.testing.assert_allclose(net.history[-1, "batches", :, "valid_loss"], expected, rtol=1e-6)
+
+
 def test_pickle_round_trip_gives_identical_predictions(data):
     X, Y = data
     model = small().fit(X, Y)
