@@ -46,6 +46,21 @@ def _covariates(history, X):
     return trials, X
 
 
+def _trials(starts):
+    """The first bin and the length of each trial, from each bin's trial start (``segment_starts``)."""
+    first = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]]) if len(starts) else np.zeros(0, dtype=np.int64)
+    return first, np.diff(np.r_[first, len(starts)])
+
+
+def _rate_and_sampler(final, rows):
+    """The expected counts of ``rows``, and a function of a random state that draws one count of each: from one
+    predicted distribution where the model gives one, else from ``predict`` and ``sample``."""
+    if hasattr(final, "predict_distribution"):
+        dist = final.predict_distribution(rows)
+        return np.asarray(dist.mean), lambda rng: np.asarray(dist.sample(1, random_state=rng))
+    return np.asarray(final.predict(rows)), lambda rng: np.asarray(final.sample(rows, random_state=rng))
+
+
 def simulate_recurrent(model, X, *, random_state=None):
     """Simulate spike counts bin by bin from a fitted model with spike history, feeding each bin's simulated
     counts back as the history of the following bins (compare nemos' ``simulate_recurrent``).
@@ -60,7 +75,7 @@ def simulate_recurrent(model, X, *, random_state=None):
         The covariates of each bin in time order: the model's input columns other than the counts (by name from
         a DataFrame; in input order from an array), and the history's ``trial_col``, at each change of which the
         history restarts at zero. A pynapple ``TsdFrame`` over several epochs (and no ``trial_col``) restarts it
-        at each epoch.
+        at each epoch. The trials are simulated side by side: bin ``k`` of every trial in one prediction.
     random_state : int, RandomState or None
 
     Returns
@@ -118,41 +133,38 @@ def simulate_recurrent(model, X, *, random_state=None):
     index = X.index if isinstance(X, pd.DataFrame) else None
     trials, covariates = _covariates(history, X)
     n_bins = len(covariates)
-    starts = segment_starts(trials, n_bins)
     basis = history.basis_ if history.basis_ is not None else np.eye(history.n_lags)
-    n_lags = history.n_lags
     rng = check_random_state(random_state)
-    # one prediction for the rate and the draw; another estimator with sample() is asked twice
-    has_distribution = hasattr(final, "predict_distribution")
     counts = np.zeros((n_bins, n_neurons))
     rates = np.zeros((n_bins, n_neurons))
     transform_rest = rest[:-1]
     # steps fitted on named columns (set_output(transform="pandas")) get them back, or they warn at every bin
     names = history.get_feature_names_out() if hasattr(rest[0], "feature_names_in_") else None
-    for t in range(n_bins):
-        depth = min(n_lags, t - starts[t])
+    first, length = _trials(segment_starts(trials, n_bins))
+    # the trials are independent: step k simulates bin k of every trial that long at once
+    for k in range(int(length.max(initial=0))):
+        bins = (first + k)[length > k]
+        depth = min(history.n_lags, k)
         # the counts 1..depth bins back, most recent first, projected on the basis (bump-major, as transform)
-        past = counts[t - depth : t][::-1]
-        features = basis[:depth].T @ past if depth else np.zeros((basis.shape[1], n_neurons))
-        row = np.concatenate([covariates[t], features.ravel()])[None, :]
+        past = counts[bins[:, None] - np.arange(1, depth + 1)]  # (trials, depth, neurons)
+        features = np.einsum("db,tdn->tbn", basis[:depth], past).reshape(len(bins), -1)
+        rows = np.concatenate([covariates[bins], features], axis=1)
         if names is not None:
-            row = pd.DataFrame(row, columns=names)
+            rows = pd.DataFrame(rows, columns=names)
         if len(transform_rest):
-            row = transform_rest.transform(row)
-        if has_distribution:
-            dist = final.predict_distribution(row)
-            rate = np.asarray(dist.mean).reshape(-1)
-        else:
-            rate = np.asarray(final.predict(row)).reshape(-1)
-        if not np.all(np.isfinite(rate) & (rate < MAX_RATE)):
+            rows = transform_rest.transform(rows)
+        rate, sampler = _rate_and_sampler(final, rows)
+        rate = rate.reshape(len(bins), n_neurons)
+        runaway = ~(np.isfinite(rate) & (rate < MAX_RATE)).all(axis=1)
+        if runaway.any():
             raise RuntimeError(
-                f"the closed-loop simulation ran away at bin {t}: a predicted count of {float(np.max(rate)):.3g} per "
-                "bin. The model's history feedback is unstable (excitation feeding itself faster than the "
-                "refractoriness damps it, a known property of fitted coupled GLMs); fit with more data or a "
-                "penalty (weight_decay), fewer lags, or simulate shorter trials (history restarts at each trial)"
+                f"the closed-loop simulation ran away at bin {bins[runaway].min()}: a predicted count of "
+                f"{float(np.nanmax(rate[runaway])):.3g} per bin. The model's history feedback is unstable (excitation "
+                "feeding itself faster than the refractoriness damps it, a known property of fitted coupled GLMs); "
+                "fit with more data or a penalty (weight_decay), fewer lags, or simulate shorter trials (history "
+                "restarts at each trial)"
             )
-        draws = dist.sample(1, random_state=rng) if has_distribution else final.sample(row, random_state=rng)
-        rates[t], counts[t] = rate, np.asarray(draws).reshape(-1)
+        rates[bins], counts[bins] = rate, sampler(rng).reshape(len(bins), n_neurons)
     if index is None:
         return counts, rates
     inputs = np.asarray(getattr(history, "feature_names_in_", np.arange(history.n_features_in_)), dtype=object)

@@ -218,18 +218,24 @@ def test_filters_on_a_basis_are_the_basis_weighted_by_the_coefficients():
 
 
 def _history_model():
-    return make_pipeline(SpikeHistory(counts=NEURONS, n_lags=5, basis=None), StandardScaler(),
-                         PoissonSpikeRegressor(hidden_layer_sizes=(16,), n_members=1, random_state=0))
+    return make_pipeline(SpikeHistory(counts=NEURONS, n_lags=5, basis=None, trial_col="trial"), StandardScaler(),
+                         PoissonSpikeRegressor(hidden_layer_sizes=(16,), n_members=1, batch_size=128, lr=0.01,
+                                               max_epochs=15, random_state=0))
+
+
+def _in_trials(X, length=300):
+    return X.assign(trial=np.arange(len(X)) // length)
 
 
 def test_a_model_fitted_on_its_own_closed_loop_simulation_recovers_its_rates():
     X, Y, _ = _coupled_glm_recording(6000, seed=1)
-    original = _history_model().fit(pd.concat([X, Y], axis=1), Y)
-    covariates, _ = _recording(6000, seed=2)  # 5 minutes of 50 ms bins, simulated one at a time (0.7 ms each)
+    original = _history_model().fit(pd.concat([_in_trials(X), Y], axis=1), Y)
+    # 5 minutes of 50 ms bins in 20 trials of 300, simulated a bin of every trial at a time
+    covariates = _in_trials(_recording(6000, seed=2)[0])
     counts, rates = simulate_recurrent(original, covariates, random_state=0)
     assert list(counts.columns) == NEURONS and counts.index.equals(covariates.index)
     refit = _history_model().fit(pd.concat([covariates, counts], axis=1), counts)
-    held_out, _ = _recording(1500, seed=3)
+    held_out = _in_trials(_recording(1500, seed=3)[0])
     test_counts, test_rates = simulate_recurrent(original, held_out, random_state=1)
     predicted = refit.predict(pd.concat([held_out, test_counts], axis=1))
     for j, name in enumerate(NEURONS):
