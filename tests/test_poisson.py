@@ -233,3 +233,15 @@ def test_counts_stay_in_their_compact_dtype_and_train_on_float32_batches(monkeyp
     monkeypatch.undo()
     same = PoissonSpikeRegressor(hidden_layer_sizes=(8,), n_members=2, max_epochs=3, random_state=0)
     np.testing.assert_allclose(model.predict(X[:50]), same.fit(X, Y.astype(np.float64)).predict(X[:50]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_ms, sigma", [(20_000, 250.0), (1_500, 250.0), (500, 3.0)])
+def test_the_simulated_riders_covariates_are_scipys_periodic_gaussian_smoothing(n_ms, sigma):
+    # make_motorcycle_spikes smooths by FFT; shorter than the kernel (1,500 < 2,001 taps), it wraps as scipy does
+    from scipy.ndimage import gaussian_filter1d
+
+    from sklearn_costs.datasets.simulated import _smooth_periodic
+
+    noise = np.random.default_rng(0).normal(size=(n_ms, 3))
+    np.testing.assert_allclose(_smooth_periodic(noise, sigma), gaussian_filter1d(noise, sigma, axis=0, mode="wrap"),
+                               atol=1e-12)
