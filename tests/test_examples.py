@@ -30,6 +30,9 @@ TIMEOUT = 600
 QUICK_EPOCHS = 3
 #: Examples that run in a fresh interpreter even on Linux.
 FRESH = {"plot_grid_search_on_dask"}
+#: Examples that take more than 2 s here even so (CONTRIBUTING.md): marked ``slow``.
+SLOW = {"plot_grid_search_on_dask", "plot_spike_history_from_nwb", "plot_uncertainty_calibration",
+        "plot_one_shot_faces"}
 #: What the fresh interpreter runs: the example as ``__main__``, after :func:`quick` (and the import that PyTorch's
 #: optimizers make at their first use, once for the workers it forks).
 BOOTSTRAP = ("import runpy, sys, torch._dynamo; sys.path.insert(0, sys.argv[1]); "
@@ -143,8 +146,8 @@ def imported():
         importlib.import_module(name)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+@pytest.mark.parametrize("script", [pytest.param(path, id=path.stem, marks=[pytest.mark.slow] if path.stem in SLOW
+                                                 else []) for path in EXAMPLES])
 def test_example_runs(script, tmp_path, imported):
     if "dask" in script.stem:
         pytest.importorskip("distributed", reason="the Dask example needs sklearn-costs[dask]")
