@@ -129,6 +129,8 @@ COMPACT_COUNT_DTYPES = (np.uint8, np.int8, np.int16, np.int32)
 #: The starting point of the output layer (``loss.init_raw``: the targets' marginal) is computed on at most this many
 #: rows, evenly spaced, as float32: a float copy of a whole large count matrix would be its largest allocation.
 INIT_ROWS = 65_536
+#: ... and on at most this many entries (16 MB as float32): 16,384 rows of 256 neurons, not the 67 MB of 65,536.
+INIT_ENTRIES = 2**22
 
 
 def _training_targets(y):
@@ -140,12 +142,13 @@ def _training_targets(y):
 
 
 def _init_sample(y, weight=None):
-    """The rows of ``y`` (a tensor) that weigh something (``weight`` > 0; all without weights), or ``INIT_ROWS`` of
-    them evenly spaced, as float32: what ``loss.init_raw`` sees. A row of weight 0 counts for nothing, not even in
-    the network's starting point."""
+    """The rows of ``y`` (a tensor) that weigh something (``weight`` > 0; all without weights), or at most
+    ``INIT_ROWS`` of them (and ``INIT_ENTRIES`` entries) evenly spaced, as float32: what ``loss.init_raw`` sees. A
+    row of weight 0 counts for nothing, not even in the network's starting point."""
     if weight is not None:
         y = y[weight > 0]
-    rows = evenly_spaced_rows(len(y), INIT_ROWS, y.device)
+    targets = y.shape[1] if y.ndim > 1 else 1
+    rows = evenly_spaced_rows(len(y), min(INIT_ROWS, max(INIT_ENTRIES // targets, 1)), y.device)
     return (y if rows is None else y[rows]).to(torch.float32)
 
 

@@ -13,8 +13,8 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA and /proc: Linux only")
 
-ROWS, NEURONS, FEATURES, BLOCK = 600_000, 256, 8, 50_000
-HEADROOM = 110_000_000  # bytes of anonymous memory the fit may add: less than the 154 MB of counts
+ROWS, NEURONS, FEATURES, BLOCK = 250_000, 256, 8, 50_000
+HEADROOM = 45_000_000  # bytes of anonymous memory the fit may add: less than the 64 MB of counts (it needs 20-30)
 
 PROBE = textwrap.dedent("""
     import resource, sys
@@ -27,11 +27,12 @@ PROBE = textwrap.dedent("""
 
     x_path, y_path, mode, headroom = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     X, Y = np.load(x_path, mmap_mode="r"), np.load(y_path, mmap_mode="r")
-    make = lambda: PoissonSpikeRegressor(hidden_layer_sizes=(16,), n_members=1, batch_size=1024, max_epochs=1,
+    make = lambda: PoissonSpikeRegressor(hidden_layer_sizes=(16,), n_members=1, batch_size=512, max_epochs=1,
                                          random_state=0)
     make().fit(X[:2000], Y[:2000])  # imports, the allocator's first arenas: before the cap
     limit = data_bytes() + headroom
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
     try:
         np.array(Y)
         print("COPY FITS")  # the cap would not prove anything
@@ -44,6 +45,7 @@ PROBE = textwrap.dedent("""
         chunk = len(X) // 4
         for start in range(0, len(X), chunk):  # contiguous chunks, each shuffled within by the fit
             model.partial_fit(X[start : start + chunk], Y[start : start + chunk])
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))  # trained under the cap: the score is not the point
     print("D2", model.score(np.asarray(X[-5_000:]), np.asarray(Y[-5_000:])), model.n_iter_)
 """)
 
@@ -72,5 +74,5 @@ def test_a_memory_mapped_recording_larger_than_the_memory_cap_trains(recording, 
     assert out.returncode == 0, out.stderr[-3000:]
     assert "COPY FITS" not in out.stdout, "the cap did not stop a copy of the counts: it proves nothing"
     d2, epochs = out.stdout.split("D2")[-1].split()
-    assert float(d2) > 0.1  # one epoch of a small network learns the rates (0.15 on this machine, either way)
+    assert float(d2) > 0.1  # one epoch of a small network learns the rates (0.14 on this machine, either way)
     assert int(epochs) == (1 if mode == "fit" else 4)

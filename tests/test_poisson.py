@@ -245,3 +245,14 @@ def test_the_simulated_riders_covariates_are_scipys_periodic_gaussian_smoothing(
     noise = np.random.default_rng(0).normal(size=(n_ms, 3))
     np.testing.assert_allclose(_smooth_periodic(noise, sigma), gaussian_filter1d(noise, sigma, axis=0, mode="wrap"),
                                atol=1e-12)
+
+
+def test_the_output_layers_start_reads_a_sample_of_bounded_size_of_a_wide_count_matrix():
+    # a float32 copy of 65,536 rows of 1,000 neurons would be 262 MB; the sample holds at most 2**22 entries
+    from sklearn_costs._distribution import INIT_ENTRIES, _init_sample
+
+    counts = torch.from_numpy(np.random.default_rng(0).poisson(2.0, size=(20_000, 1_000)).astype(np.uint8))
+    sample = _init_sample(counts)
+    assert sample.dtype == torch.float32 and sample.numel() <= INIT_ENTRIES and len(sample) == INIT_ENTRIES // 1_000
+    np.testing.assert_allclose(sample.mean(0), counts.float().mean(0), atol=0.1)  # the marginal it starts from
+    assert len(_init_sample(counts[:, :10])) == 20_000  # narrow: every row, as before
