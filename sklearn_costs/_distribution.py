@@ -12,7 +12,7 @@ from ._members import by_member, members_first, members_objective
 from ._pynapple import target_names, time_indexed, to_pandas
 from ._targets import numeric_targets, target_matrix
 from ._training import MemberSliceLoader
-from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, validated_sample_weight
+from ._validation import AUTO, LAYER_SIZES, POSITIVE_INT, prediction_dtype, validated_sample_weight
 from .base import (
     NeuralCostEstimator,
     _LossCriterion,
@@ -355,8 +355,10 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             See :class:`sklearn_costs.distributions.PredictiveDistribution`.
         """
         check_is_fitted(self, "net_")
+        dtype = prediction_dtype(X)
         X = self._validate_X(X, reset=False)
-        dist = PredictiveDistribution.from_loss(self.loss_, self._member_params(X), one_dimensional=self._y_is_1d)
+        dist = PredictiveDistribution.from_loss(self.loss_, self._member_params(X), one_dimensional=self._y_is_1d,
+                                                dtype=dtype)
         linear = self._linear_part(X)
         return dist if linear is None else dist.with_gaussian(linear[1], linear[2], linear[0])
 
@@ -376,6 +378,10 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
         mean : ndarray of shape (n_samples,) or (n_samples, n_targets), as ``y``
         std : ndarray of the same shape, only with ``return_std=True``: the std of the fitted distribution (for
             counts, e.g. ``sqrt(rate)`` for the Poisson loss, ``sqrt(mu + mu**2 / r)`` for the negative binomial)
+
+        Both are float64, as scikit-learn's regressors return, unless ``X`` is float32 (an array, or a DataFrame
+        of float32 columns): then float32, the network's own precision, so that a large output (a count matrix
+        of many neurons) is not copied to float64.
 
         Given a pynapple ``TsdFrame`` ``X`` each is time-indexed: a ``Tsd`` (1-D ``y``) or a ``TsdFrame`` with
         ``X``'s times and time support, its columns named as those of the ``y`` of ``fit`` (a DataFrame or

@@ -13,29 +13,38 @@ import numpy as np
 from scipy.special import logsumexp
 
 
-def _weights(weights, n_components, ndim):
-    """The weights as float64, shaped to broadcast against components stacked along a first axis of ``ndim``."""
+def _weights(weights, n_components, ndim, dtype=np.float64):
+    """The weights as ``dtype``, shaped to broadcast against components stacked along a first axis of ``ndim``."""
     weights = np.full(n_components, 1.0 / n_components) if weights is None else np.asarray(weights, np.float64)
-    return weights.reshape((n_components,) + (1,) * (ndim - 1))
+    return weights.astype(dtype).reshape((n_components,) + (1,) * (ndim - 1))
+
+
+def _floats(values):
+    """``values`` as a float array: float32 and float64 as they are (no copy of a large float32 output), anything
+    else as float64."""
+    values = np.asarray(values)
+    return values if values.dtype in (np.float32, np.float64) else values.astype(np.float64)
 
 
 def mixture_mean(means, weights=None):
-    """The mixture's mean, from the components' means ``(components, ...)``."""
-    means = np.asarray(means, dtype=np.float64)
+    """The mixture's mean, from the components' means ``(components, ...)``, in their float dtype."""
+    means = _floats(means)
     if weights is None:
         # one component is its own mean (exactly what mean(0) gives, without its pass over the array)
         return means[0] if len(means) == 1 else means.mean(0)
-    return (_weights(weights, len(means), means.ndim) * means).sum(0)
+    return (_weights(weights, len(means), means.ndim, means.dtype) * means).sum(0)
 
 
 def mixture_mean_std(means, stds, weights=None):
     """Mean and std of the mixture of components with these means and stds, each ``(components, ...)``: the std
     is the square root of the components' mean variance plus the variance of their means (the law of total
-    variance)."""
-    means, stds = np.asarray(means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
+    variance), the latter from the deviations of the means, which float32 keeps accurate for targets far from 0."""
+    means, stds = _floats(means), _floats(stds)
     mean = mixture_mean(means, weights)
-    w = _weights(weights, len(means), means.ndim)
-    return mean, np.sqrt(np.maximum((w * (stds**2 + means**2)).sum(0) - mean**2, 0.0))
+    if len(means) == 1:
+        return mean, stds[0]
+    w = _weights(weights, len(means), means.ndim, np.result_type(means, stds))
+    return mean, np.sqrt((w * (stds**2 + (means - mean) ** 2)).sum(0))
 
 
 def mixture_log_prob(log_probs, weights=None):

@@ -12,6 +12,7 @@ import numbers
 import re
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
@@ -163,3 +164,12 @@ def validated_sample_weight(sample_weight, X):
             "positive weight (or pass sample_weight=None to weigh all rows alike)."
         )
     return None if np.all(weight == weight[0]) else weight
+
+
+def prediction_dtype(X) -> np.dtype:
+    """The float dtype of the predictions for the inputs ``X`` (before validation): float32 when ``X`` is float32
+    (an array, or a DataFrame or pynapple frame whose columns all are), as the network computes them, so that a
+    large output is not copied to float64; float64 otherwise, as scikit-learn's regressors return."""
+    dtypes = list(X.dtypes) if isinstance(X, pd.DataFrame) else [getattr(X, "dtype", None)]
+    return np.dtype(np.float32) if dtypes and all(d == np.float32 for d in dtypes) else np.dtype(np.float64)
+

@@ -20,9 +20,16 @@ from ._targets import target_matrix
 
 
 def _float64(values) -> np.ndarray:
+    return _as_float(values, np.float64)
+
+
+def _as_float(values, dtype) -> np.ndarray:
+    """``values`` (a tensor or array-like) as a NumPy array of ``dtype``, without a copy where they have it."""
     if torch.is_tensor(values):
-        return values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
+        values = values.detach().cpu()
+        return values.numpy().astype(dtype, copy=False) if values.dtype == torch.float32 else \
+            values.double().numpy().astype(dtype, copy=False)
+    return np.asarray(values, dtype=dtype)
 
 
 def _no_scipy_distribution(loss):
@@ -34,10 +41,11 @@ def _no_scipy_distribution(loss):
 class _LossComponents:
     """Components of one loss (the members of a network): parameters ``{name: (n_components, n_rows, n_targets)}``
     as the loss's ``link`` gives them (torch tensors, their dtype kept, so that the means are computed as the
-    network's own)."""
+    network's own); ``dtype``: the NumPy float dtype of the means and stds."""
 
-    def __init__(self, loss, params):
+    def __init__(self, loss, params, dtype=np.float64):
         self.loss = loss
+        self.dtype = dtype
         self.params = {k: v if torch.is_tensor(v) else torch.as_tensor(v) for k, v in params.items()}
         first = self.params[loss.parameter_names[0]]
         self.n_components, self.shape = len(first), tuple(first.shape[1:])
@@ -45,13 +53,13 @@ class _LossComponents:
         self._scipy = None
 
     def means(self):
-        return _float64(self.loss.mean(self.params))
+        return _as_float(self.loss.mean(self.params), self.dtype)
 
     def stds(self):
         if not getattr(self.loss, "has_std", True):
             raise ValueError(f"the {self.loss.name!r} loss has no standard deviation (its distribution has no finite "
                              "variance), so return_std=True has no answer; use predict_interval for its quantiles")
-        return _float64(self.loss.std(self.params))
+        return _as_float(self.loss.std(self.params), self.dtype)
 
     def log_probs(self, y):
         self.loss.check_target(y)
@@ -182,8 +190,12 @@ class PredictiveDistribution:
     True
     """
 
-    def __init__(self, parts, weights=None, *, one_dimensional=False):
+    def __init__(self, parts, weights=None, *, one_dimensional=False, dtype=None):
         self._parts = list(parts)
+        if dtype is None:
+            dtype = np.result_type(*(p.dtype for p in self._parts)) if hasattr(self._parts[0], "dtype") else np.float64
+        #: The NumPy float dtype of :attr:`mean` and :attr:`std` (float32 for a prediction of float32 inputs).
+        self.dtype = np.dtype(dtype)
         self._nested = isinstance(self._parts[0], PredictiveDistribution)
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self._one_dimensional = bool(one_dimensional)
@@ -194,11 +206,12 @@ class PredictiveDistribution:
     # ------------------------------------------------------------------------------------ construction
 
     @classmethod
-    def from_loss(cls, loss, params, *, one_dimensional=False):
+    def from_loss(cls, loss, params, *, one_dimensional=False, dtype=np.float64):
         """The equal mixture of ``n_members`` distributions of ``loss`` with parameters ``params`` (``{name:
         array or tensor of shape (n_members, n_rows, n_targets)}``, as ``loss.link`` gives them);
-        ``one_dimensional``: results drop the targets' axis (an estimator fitted on a 1-D ``y``)."""
-        return cls([_LossComponents(loss, params)], one_dimensional=one_dimensional)
+        ``one_dimensional``: results drop the targets' axis (an estimator fitted on a 1-D ``y``); ``dtype``: that
+        of :attr:`mean` and :attr:`std` (float32: no float64 copy of a large output)."""
+        return cls([_LossComponents(loss, params, dtype)], one_dimensional=one_dimensional, dtype=dtype)
 
     def with_gaussian(self, mean, std, weight):
         """This distribution mixed with a normal component of ``mean`` and ``std`` (arrays ``(n_rows,
@@ -212,7 +225,7 @@ class PredictiveDistribution:
         else:
             weights = np.append(self._weights * (1.0 - weight), weight)
         return PredictiveDistribution(self._parts + [_GaussianComponent(mean, std)], weights,
-                                      one_dimensional=self._one_dimensional)
+                                      one_dimensional=self._one_dimensional, dtype=self.dtype)
 
     @classmethod
     def mixture(cls, distributions, weights=None):
@@ -307,14 +320,14 @@ class PredictiveDistribution:
 
     @property
     def mean(self) -> np.ndarray:
-        """The mixture's mean: ``predict(X)``."""
-        return self._squeeze(self._mean())
+        """The mixture's mean: ``predict(X)``, of :attr:`dtype`."""
+        return self._squeeze(self._mean()).astype(self.dtype, copy=False)
 
     @property
     def std(self) -> np.ndarray:
         """The mixture's standard deviation: the square root of the components' mean variance plus the variance
-        of their means (law of total variance); ``predict(X, return_std=True)[1]``."""
-        return self._squeeze(self._std())
+        of their means (law of total variance); ``predict(X, return_std=True)[1]``, of :attr:`dtype`."""
+        return self._squeeze(self._std()).astype(self.dtype, copy=False)
 
     @property
     def var(self) -> np.ndarray:

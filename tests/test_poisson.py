@@ -256,3 +256,26 @@ def test_the_output_layers_start_reads_a_sample_of_bounded_size_of_a_wide_count_
     assert sample.dtype == torch.float32 and sample.numel() <= INIT_ENTRIES and len(sample) == INIT_ENTRIES // 1_000
     np.testing.assert_allclose(sample.mean(0), counts.float().mean(0), atol=0.1)  # the marginal it starts from
     assert len(_init_sample(counts[:, :10])) == 20_000  # narrow: every row, as before
+
+
+def test_float32_inputs_get_float32_predictions_without_a_float64_copy_of_the_output():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3)).astype(np.float32)
+    counts = rng.poisson(1.0, size=(300, 40))
+    model = PoissonSpikeRegressor(hidden_layer_sizes=(8,), n_members=3, max_epochs=2, random_state=0).fit(X, counts)
+    mean32, std32 = model.predict(X, return_std=True)
+    mean64, std64 = model.predict(X.astype(np.float64), return_std=True)
+    assert mean32.dtype == std32.dtype == np.float32 and mean64.dtype == std64.dtype == np.float64
+    np.testing.assert_allclose(mean32, mean64, rtol=1e-6)
+    np.testing.assert_allclose(std32, std64, rtol=1e-5)
+    assert model.predict(pd.DataFrame(X)).dtype == np.float32  # float32 columns
+    assert model.predict(pd.DataFrame(X).astype({0: np.float64})).dtype == np.float64
+    one = PoissonSpikeRegressor(hidden_layer_sizes=(8,), n_members=1, max_epochs=1, random_state=0).fit(X, counts)
+    many = np.repeat(X, 100, axis=0)  # 30,000 x 40 predictions: 4.8 MB as float32, 9.6 MB as float64
+    tracemalloc.start()
+    predicted = one.predict(many)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert predicted.dtype == np.float32 and peak < 8 * predicted.size
