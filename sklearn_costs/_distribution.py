@@ -380,8 +380,9 @@ class DistributionRegressor(RegressorMixin, NeuralCostEstimator):
             counts, e.g. ``sqrt(rate)`` for the Poisson loss, ``sqrt(mu + mu**2 / r)`` for the negative binomial)
 
         Both are float64, as scikit-learn's regressors return, unless ``X`` is float32 (an array, or a DataFrame
-        of float32 columns): then float32, the network's own precision, so that a large output (a count matrix
-        of many neurons) is not copied to float64.
+        of float32 columns) and the network's parameters are float32 too: then float32, so that a large output (a
+        count matrix of many neurons) is not copied to float64. The count regressors' are; the Gaussian
+        regressor's stay float64, mapped back from standardised targets in float64.
 
         Given a pynapple ``TsdFrame`` ``X`` each is time-indexed: a ``Tsd`` (1-D ``y``) or a ``TsdFrame`` with
         ``X``'s times and time support, its columns named as those of the ``y`` of ``fit`` (a DataFrame or

@@ -397,7 +397,7 @@ def _expected_batches(iterator, seen):
     """How many more batch losses to make room for: the iterator's length where it has one, else as many again
     as seen so far (at least 64)."""
     try:
-        return max(len(iterator) - seen, 1)
+        return max(len(iterator) - seen, seen, 1)  # a length that fell short: double, not one by one
     except TypeError:
         return max(seen, 64)
 

@@ -23,6 +23,11 @@ def _float64(values) -> np.ndarray:
     return _as_float(values, np.float64)
 
 
+def _numpy_dtype(tensor) -> np.dtype:
+    return np.dtype(np.float32) if tensor.dtype in (torch.float32, torch.bfloat16, torch.float16) else np.dtype(
+        np.float64)
+
+
 def _as_float(values, dtype) -> np.ndarray:
     """``values`` (a tensor or array-like) as a NumPy array of ``dtype``, without a copy where they have it."""
     if torch.is_tensor(values):
@@ -45,21 +50,32 @@ class _LossComponents:
 
     def __init__(self, loss, params, dtype=np.float64):
         self.loss = loss
-        self.dtype = dtype
         self.params = {k: v if torch.is_tensor(v) else torch.as_tensor(v) for k, v in params.items()}
+        # float32 only where the parameters are float32 too: a regressor's mapped back from standardised targets in
+        # float64 stay float64 (float32 would round 1e7 + 0.05)
+        self.dtype = np.result_type(dtype, *(_numpy_dtype(v) for v in self.params.values()))
         first = self.params[loss.parameter_names[0]]
         self.n_components, self.shape = len(first), tuple(first.shape[1:])
         self.discrete = loss.task == "counts"
         self._scipy = None
 
     def means(self):
-        return _as_float(self.loss.mean(self.params), self.dtype)
+        return self._moment(self.loss.mean(self.params))
 
     def stds(self):
         if not getattr(self.loss, "has_std", True):
             raise ValueError(f"the {self.loss.name!r} loss has no standard deviation (its distribution has no finite "
                              "variance), so return_std=True has no answer; use predict_interval for its quantiles")
-        return _as_float(self.loss.std(self.params), self.dtype)
+        return self._moment(self.loss.std(self.params))
+
+    def _moment(self, values):
+        """A mean or std as a NumPy array of ``dtype`` of its own, never a view of a parameter (a Poisson's mean
+        is its rate), which changes to it would corrupt."""
+        if (torch.is_tensor(values) and values.dtype == torch.float32 and self.dtype == np.float32
+                and any(values.untyped_storage().data_ptr() == p.untyped_storage().data_ptr()
+                        for p in self.params.values())):
+            values = values.clone()  # float64 is a new array anyway
+        return _as_float(values, self.dtype)
 
     def log_probs(self, y):
         self.loss.check_target(y)
@@ -211,7 +227,8 @@ class PredictiveDistribution:
         array or tensor of shape (n_members, n_rows, n_targets)}``, as ``loss.link`` gives them);
         ``one_dimensional``: results drop the targets' axis (an estimator fitted on a 1-D ``y``); ``dtype``: that
         of :attr:`mean` and :attr:`std` (float32: no float64 copy of a large output)."""
-        return cls([_LossComponents(loss, params, dtype)], one_dimensional=one_dimensional, dtype=dtype)
+        components = _LossComponents(loss, params, dtype)
+        return cls([components], one_dimensional=one_dimensional, dtype=components.dtype)
 
     def with_gaussian(self, mean, std, weight):
         """This distribution mixed with a normal component of ``mean`` and ``std`` (arrays ``(n_rows,

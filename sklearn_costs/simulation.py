@@ -159,7 +159,7 @@ def simulate_recurrent(model, X, *, random_state=None):
         if runaway.any():
             raise RuntimeError(
                 f"the closed-loop simulation ran away at bin {bins[runaway].min()}: a predicted count of "
-                f"{float(np.nanmax(rate[runaway])):.3g} per bin. The model's history feedback is unstable (excitation "
+                f"{float(np.max(rate[runaway])):.3g} per bin. The model's history feedback is unstable (excitation "
                 "feeding itself faster than the refractoriness damps it, a known property of fitted coupled GLMs); "
                 "fit with more data or a penalty (weight_decay), fewer lags, or simulate shorter trials (history "
                 "restarts at each trial)"

@@ -247,3 +247,15 @@ def test_targets_beyond_float32_are_refused_before_training():
     with pytest.raises(ValueError, match=r"y holds values up to 2.3e\+39.*float32.*[Rr]escale y"):
         model.fit(X, y)
     assert not hasattr(model, "net_")
+
+
+def test_predictions_mapped_back_from_standardised_targets_stay_float64_for_float32_inputs():
+    # float32 would round a mean of 1e7 + 0.05 to 1e7: the std of four members' spread would be lost
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)).astype(np.float32)
+    y = 1e7 + X[:, 0] * 0.05
+    model = GaussianUncertaintyRegressor(hidden_layer_sizes=(8,), n_members=4, max_epochs=3, random_state=0).fit(X, y)
+    for values32, values64 in zip(model.predict(X, return_std=True), model.predict(X.astype(np.float64),
+                                                                                   return_std=True)):
+        assert values32.dtype == np.float64
+        np.testing.assert_array_equal(values32, values64)

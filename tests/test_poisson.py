@@ -272,6 +272,9 @@ def test_float32_inputs_get_float32_predictions_without_a_float64_copy_of_the_ou
     np.testing.assert_allclose(std32, std64, rtol=1e-5)
     assert model.predict(pd.DataFrame(X)).dtype == np.float32  # float32 columns
     assert model.predict(pd.DataFrame(X).astype({0: np.float64})).dtype == np.float64
+    distribution = model.predict_distribution(X)
+    distribution.mean[:] = 100.0  # the mean is no view of the rates: changing it changes nothing else
+    assert (distribution["rate"] < 100).all()
     one = PoissonSpikeRegressor(hidden_layer_sizes=(8,), n_members=1, max_epochs=1, random_state=0).fit(X, counts)
     many = np.repeat(X, 100, axis=0)  # 30,000 x 40 predictions: 4.8 MB as float32, 9.6 MB as float64
     tracemalloc.start()
