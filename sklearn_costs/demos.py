@@ -13,6 +13,9 @@ import pandas as pd
 from sklearn.base import clone
 
 SIZES = ("quick", "default", "full")
+#: Processes of the demos' grid searches: their small networks train on one thread each, so two fits at a time use
+#: two cores (the demos' target machine has two).
+SEARCH_JOBS = 2
 
 
 def _check_size(size):
@@ -70,7 +73,8 @@ def spikes_demo(output: Path, size: str = "default"):
     losses = ["poisson", "negative_binomial", "zero_inflated_poisson", "mse"]
     print(f"grid search over {len(losses)} count losses x {n_splits} time-series folds "
           f"(a network of up to {max_epochs} epochs per fit; one line per fit):")
-    search = GridSearchCV(pipe, {"model__loss": losses}, cv=TimeSeriesSplit(n_splits=n_splits), verbose=2)
+    search = GridSearchCV(pipe, {"model__loss": losses}, cv=TimeSeriesSplit(n_splits=n_splits), verbose=2,
+                          n_jobs=SEARCH_JOBS)
     start = time.perf_counter()
     search.fit(X_train, Y_train)
     print(f"grid search: {time.perf_counter() - start:.1f} s")
@@ -147,7 +151,8 @@ def uncertainty_demo(output: Path, size: str = "default"):
                                          max_epochs=max_epochs, random_state=0)
     print(f"grid search over {len(losses)} continuous losses x {n_splits} folds (up to {max_epochs} epochs per fit; "
           "one line per fit):")
-    search = GridSearchCV(model, {"loss": losses}, cv=KFold(n_splits, shuffle=True, random_state=0), verbose=2)
+    search = GridSearchCV(model, {"loss": losses}, cv=KFold(n_splits, shuffle=True, random_state=0), verbose=2,
+                          n_jobs=SEARCH_JOBS)
     start = time.perf_counter()
     search.fit(train.X, train.y)
     print(f"grid search: {time.perf_counter() - start:.1f} s")
