@@ -14,8 +14,8 @@ from sklearn.base import clone
 
 SIZES = ("quick", "default", "full")
 #: Processes of the demos' grid searches: their small networks train on one thread each, so two fits at a time use
-#: two cores (the demos' target machine has two).
-SEARCH_JOBS = 2
+#: two cores (the demos' target machine has two). The quick demos' fits take less than starting the processes.
+SEARCH_JOBS = {"quick": 1, "default": 2, "full": 2}
 
 
 def _check_size(size):
@@ -74,7 +74,7 @@ def spikes_demo(output: Path, size: str = "default"):
     print(f"grid search over {len(losses)} count losses x {n_splits} time-series folds "
           f"(a network of up to {max_epochs} epochs per fit; one line per fit):")
     search = GridSearchCV(pipe, {"model__loss": losses}, cv=TimeSeriesSplit(n_splits=n_splits), verbose=2,
-                          n_jobs=SEARCH_JOBS)
+                          n_jobs=SEARCH_JOBS[size])
     start = time.perf_counter()
     search.fit(X_train, Y_train)
     print(f"grid search: {time.perf_counter() - start:.1f} s")
@@ -152,7 +152,7 @@ def uncertainty_demo(output: Path, size: str = "default"):
     print(f"grid search over {len(losses)} continuous losses x {n_splits} folds (up to {max_epochs} epochs per fit; "
           "one line per fit):")
     search = GridSearchCV(model, {"loss": losses}, cv=KFold(n_splits, shuffle=True, random_state=0), verbose=2,
-                          n_jobs=SEARCH_JOBS)
+                          n_jobs=SEARCH_JOBS[size])
     start = time.perf_counter()
     search.fit(train.X, train.y)
     print(f"grid search: {time.perf_counter() - start:.1f} s")
