@@ -172,4 +172,3 @@ def prediction_dtype(X) -> np.dtype:
     large output is not copied to float64; float64 otherwise, as scikit-learn's regressors return."""
     dtypes = list(X.dtypes) if isinstance(X, pd.DataFrame) else [getattr(X, "dtype", None)]
     return np.dtype(np.float32) if dtypes and all(d == np.float32 for d in dtypes) else np.dtype(np.float64)
-

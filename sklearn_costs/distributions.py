@@ -32,8 +32,9 @@ def _as_float(values, dtype) -> np.ndarray:
     """``values`` (a tensor or array-like) as a NumPy array of ``dtype``, without a copy where they have it."""
     if torch.is_tensor(values):
         values = values.detach().cpu()
-        return values.numpy().astype(dtype, copy=False) if values.dtype == torch.float32 else \
-            values.double().numpy().astype(dtype, copy=False)
+        if values.dtype not in (torch.float32, torch.float64):
+            values = values.double()
+        return values.numpy().astype(dtype, copy=False)
     return np.asarray(values, dtype=dtype)
 
 
@@ -71,10 +72,11 @@ class _LossComponents:
     def _moment(self, values):
         """A mean or std as a NumPy array of ``dtype`` of its own, never a view of a parameter (a Poisson's mean
         is its rate), which changes to it would corrupt."""
-        if (torch.is_tensor(values) and values.dtype == torch.float32 and self.dtype == np.float32
+        unconverted = torch.float32 if self.dtype == np.float32 else torch.float64  # _as_float would not copy
+        if (torch.is_tensor(values) and values.dtype == unconverted
                 and any(values.untyped_storage().data_ptr() == p.untyped_storage().data_ptr()
                         for p in self.params.values())):
-            values = values.clone()  # float64 is a new array anyway
+            values = values.clone()
         return _as_float(values, self.dtype)
 
     def log_probs(self, y):
@@ -227,8 +229,7 @@ class PredictiveDistribution:
         array or tensor of shape (n_members, n_rows, n_targets)}``, as ``loss.link`` gives them);
         ``one_dimensional``: results drop the targets' axis (an estimator fitted on a 1-D ``y``); ``dtype``: that
         of :attr:`mean` and :attr:`std` (float32: no float64 copy of a large output)."""
-        components = _LossComponents(loss, params, dtype)
-        return cls([components], one_dimensional=one_dimensional, dtype=components.dtype)
+        return cls([_LossComponents(loss, params, dtype)], one_dimensional=one_dimensional)
 
     def with_gaussian(self, mean, std, weight):
         """This distribution mixed with a normal component of ``mean`` and ``std`` (arrays ``(n_rows,

@@ -48,7 +48,7 @@ def _covariates(history, X):
 
 def _trials(starts):
     """The first bin and the length of each trial, from each bin's trial start (``segment_starts``)."""
-    first = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]]) if len(starts) else np.zeros(0, dtype=np.int64)
+    first = np.unique(starts)
     return first, np.diff(np.r_[first, len(starts)])
 
 
