@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import subprocess
 import sys
@@ -54,7 +55,7 @@ CONFIGS = (("PoissonSpikeRegressor", (1024, 8192)), ("TripletEmbedder (CNN)", (1
 PRECISIONS = ("float32", "bfloat16")
 #: Part 2's data and epochs: rows of count data (the CNN gets a tenth as many 32x32 images) and epochs per figure.
 SIZES = {"full": {"rows": 300_000, "epochs": 3, "identities": 200},
-         "quick": {"rows": 1_024, "epochs": 1, "identities": 8}}
+         "quick": {"rows": 256, "epochs": 1, "identities": 8}}
 
 
 def synchronize(device):
@@ -86,14 +87,16 @@ class Autocast(torch.nn.Module):
 
 def run_tests(device, quick):
     """Part 1: the selected tests in a subprocess; in quick mode only collected, and from ``QUICK_TESTS`` alone (a
-    smoke test of the command: collecting every test module takes 5-10 s)."""
+    smoke test of the command: collecting every test module takes 5-10 s). No pytest plugin is loaded: the selected
+    tests need none, and loading those installed (Hypothesis's, xdist's) takes 1-2 s."""
     where = "tests/" + QUICK_TESTS if quick else "tests"
     command = [sys.executable, "-m", "pytest", str(ROOT / where), "-k", TEST_SELECTION, "-q", "-p",
                "no:cacheprovider", "-o", "addopts=", "--ignore", str(ROOT / "tests" / "test_device.py")]
     if quick:
         command.append("--collect-only")
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     lines = done.stdout.strip().splitlines()
     failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
     return {"command": " ".join(["pytest", where, "-k", repr(TEST_SELECTION), *(["--collect-only"] if quick else [])]),

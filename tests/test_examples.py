@@ -16,6 +16,7 @@ example then trains on the Olivetti faces, not on its fallback of digits."""
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -133,6 +134,16 @@ def _run_fresh(script, cwd, env):
     return done.returncode, done.stdout + done.stderr
 
 
+def _forkable(script):
+    """Whether ``script`` may run in a forked copy of this process: on Linux, unless asked otherwise, and for an
+    example that starts a Dask cluster (``FRESH``) only while no thread of Dask's is alive here. A process that has
+    run a cluster keeps its offload thread ("Dask-Offload"); a copy of it has the executor without the thread, and
+    its own cluster then waits on it forever."""
+    if not sys.platform.startswith("linux") or os.environ.get("SKLEARN_COSTS_EXAMPLES_SUBPROCESS"):
+        return False
+    return script.stem not in FRESH or not any(thread.name.startswith("Dask-") for thread in threading.enumerate())
+
+
 @pytest.fixture(scope="module")
 def imported():
     """What every example imports, imported once in this process before the forks (under pytest-xdist a worker
@@ -155,8 +166,7 @@ def test_example_runs(script, tmp_path, imported):
         pytest.importorskip("pynwb", reason="the NWB example needs sklearn-costs[neuro]")
     pytest.importorskip("matplotlib", reason="the examples draw figures")
     env = _environment()
-    forked = (sys.platform.startswith("linux") and script.stem not in FRESH
-              and not os.environ.get("SKLEARN_COSTS_EXAMPLES_SUBPROCESS"))
+    forked = _forkable(script)
     if forked:
         log = tmp_path / "output.txt"
         code = _run_forked(script, tmp_path, env, log)
