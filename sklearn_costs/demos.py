@@ -54,7 +54,7 @@ def spikes_demo(output: Path, size: str = "default"):
     from .poisson import PoissonSpikeRegressor
     from .preprocessing import LagFeatures, bin_covariates, bin_spikes
 
-    n_neurons, duration, max_epochs, n_splits = {"quick": (6, 40.0, 5, 2), "default": (20, 200.0, 60, 3),
+    n_neurons, duration, max_epochs, n_splits = {"quick": (6, 40.0, 3, 2), "default": (20, 200.0, 60, 3),
                                                  "full": (30, 300.0, 150, 3)}[size]
     sim = make_motorcycle_spikes(n_neurons=n_neurons, duration=duration, overdispersion=0.3, random_state=0)
     print(f"{len(sim.spikes)} spikes of {n_neurons} neurons over {duration:.0f} s; 12 riding covariates")

@@ -400,7 +400,7 @@ class PredictiveDistribution:
 
         Computed for the mixture itself: in closed form when every component is normal (Grimit et al. 2006),
         as the exact sum over the counts for count distributions, and by piecewise Gauss-Legendre quadrature
-        between the components' quantiles otherwise (relative error below 1e-7 in checks against adaptive
+        between the components' quantiles otherwise (relative error below 1e-8 in checks against adaptive
         quadrature); see ``sklearn_costs._crps``.
         """
         y = self._targets(y)

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 
 import sklearn_costs
 from sklearn_costs import DeepEnsembleRegressor, GaussianUncertaintyRegressor, PoissonSpikeRegressor, simulate_recurrent
-from sklearn_costs._crps import count_crps, gaussian_mixture_crps, integrated_crps
+from sklearn_costs._crps import count_crps, gaussian_mixture_crps, integrated_crps, is_gaussian
 from sklearn_costs.distributions import PredictiveDistribution
 from sklearn_costs.metrics import crps_from_samples, gaussian_crps, uncertainty_report
 from sklearn_costs.preprocessing import SpikeHistory
@@ -73,6 +73,11 @@ def test_gaussian_mixture_crps_is_the_integral_of_the_squared_cdf_difference():
     # one component: the textbook closed form
     one = gaussian_mixture_crps([np.array([0.0, 1.0])], [np.array([1.0, 1.0])], [1.0], np.zeros(2))
     np.testing.assert_allclose(one, gaussian_crps(np.zeros(2), np.array([0.0, 1.0]), np.ones(2)), rtol=1e-12)
+
+
+def test_frozen_normals_take_the_closed_form_crps_and_no_other_family_does():
+    assert is_gaussian(stats.norm(np.zeros(3), 1.0)) and is_gaussian(stats.norm())
+    assert not any(is_gaussian(d) for d in (stats.t(3.0), stats.laplace(), stats.poisson(2.0), np.zeros(2)))
 
 
 @pytest.mark.parametrize("family", ["laplace", "student_t"])
@@ -161,7 +166,7 @@ def test_an_ensemble_is_the_mixture_of_its_members_distributions(counts_model):
     np.testing.assert_allclose(dist.weights, np.concatenate([m.weights / 2 for m in members]))
     assert len(dist.components) == 6
     np.testing.assert_array_equal(ensemble.predict(X[:10]), np.mean([m.mean for m in members], axis=0))
-    # the CRPS of the whole mixture, every member's components at once
+    # the CRPS of the whole mixture, every member's components at once, in closed form
     means = [c.mean() for c in dist.components]
     stds = [c.std() for c in dist.components]
     np.testing.assert_allclose(dist.crps(Y[:10]), gaussian_mixture_crps(means, stds, dist.weights, Y[:10]),
