@@ -70,13 +70,15 @@ def test_a_fit_after_partial_fit_starts_afresh():
 
 @pytest.mark.slow
 def test_embedder_trains_on_chunks_of_identities_it_keeps_adding():
-    # the default CNN with one member and three epochs of each chunk (it had two members and ten, then one and six)
-    # still clears both marks: recall@1 0.976, one-shot 0.658 (six epochs: 0.968 and 0.690)
+    # the default CNN with one member and three epochs of each chunk, trained on every other image of the seen
+    # digits (all of them: 2.6 times as long), clears both marks: recall@1 over all their images 0.966 (all: 0.976),
+    # one-shot 0.683 (all: 0.658)
     digits = load_digits()
     images, labels = digits.images.astype(np.float32), digits.target
     seen = labels < 7
+    trained = seen & (np.arange(len(labels)) % 2 == 0)
     model = TripletEmbedder(embedding_dim=16, n_members=1, random_state=0)
-    first, second = seen & (labels < 4), seen & (labels >= 4)
+    first, second = trained & (labels < 4), trained & (labels >= 4)
     for _ in range(3):
         model.partial_fit(images[first], labels[first])
         model.partial_fit(images[second], labels[second])
