@@ -253,6 +253,15 @@ class PredictiveDistribution:
         shapes = {d.shape for d in distributions}
         if len(shapes) != 1:
             raise ValueError(f"the distributions of a mixture must have one shape; got {sorted(shapes)}")
+        if len({d.discrete for d in distributions}) != 1:
+            raise ValueError("a mixture needs distributions of one kind: counts (discrete) and continuous values "
+                             "have no common CDF, quantiles or CRPS; got "
+                             f"{['discrete' if d.discrete else 'continuous' for d in distributions]}")
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != (len(distributions),) or not np.all(weights >= 0) or not np.isclose(weights.sum(), 1):
+                raise ValueError(f"weights must hold one non-negative weight per distribution ({len(distributions)}) "
+                                 f"summing to 1; got {weights.tolist()}")
         return cls(distributions, weights, one_dimensional=distributions[0]._one_dimensional)
 
     # ------------------------------------------------------------------------------------ components
@@ -288,7 +297,9 @@ class PredictiveDistribution:
             raise AttributeError("a mixture of distributions has no single set of parameters: use its members'")
         members = self._parts[0]
         single = members.n_components == 1
-        return {name: self._squeeze(_float64(value[0] if single else value)) for name, value in members.params.items()}
+        # copies: the components compute from these arrays, which an edit of a view would change under them
+        return {name: self._squeeze(np.array(_float64(value[0] if single else value), copy=True))
+                for name, value in members.params.items()}
 
     def __getitem__(self, name):
         return self.params[name]
@@ -339,13 +350,21 @@ class PredictiveDistribution:
     @property
     def mean(self) -> np.ndarray:
         """The mixture's mean: ``predict(X)``, of :attr:`dtype`."""
-        return self._squeeze(self._mean()).astype(self.dtype, copy=False)
+        return self._handed_out(self._squeeze(self._mean()).astype(self.dtype, copy=False))
 
     @property
     def std(self) -> np.ndarray:
         """The mixture's standard deviation: the square root of the components' mean variance plus the variance
         of their means (law of total variance); ``predict(X, return_std=True)[1]``, of :attr:`dtype`."""
-        return self._squeeze(self._std()).astype(self.dtype, copy=False)
+        return self._handed_out(self._squeeze(self._std()).astype(self.dtype, copy=False))
+
+    def _handed_out(self, moment):
+        """``moment``, no longer held here: when it is the cached array itself, the cache is dropped (and computed
+        again when needed), so that a caller who edits it in place changes nothing here; a copy would double the
+        memory of a large prediction."""
+        if self._moments is not None and any(m is not None and np.may_share_memory(m, moment) for m in self._moments):
+            self._moments = None
+        return moment
 
     @property
     def var(self) -> np.ndarray:

@@ -270,3 +270,29 @@ def test_mixtures_of_other_continuous_losses_and_the_linear_part(loss):
     np.testing.assert_allclose(dist.crps(Y[:10]).mean(), crps_from_samples(Y[:10], draws).mean(), rtol=0.02)
     lower = dist.interval(0.5)[0]
     np.testing.assert_allclose(dist.cdf(lower), 0.25, atol=1e-9)
+
+
+def test_a_mixture_refuses_counts_with_continuous_values_and_weights_that_are_not_a_distribution(counts_model):
+    gaussian = _tiny(n_members=1, linear_weight=0).fit(X, COUNTS).predict_distribution(X[:5])
+    counts = counts_model.predict_distribution(X[:5])
+    with pytest.raises(ValueError, match="distributions of one kind"):
+        PredictiveDistribution.mixture([counts, gaussian])
+    for weights in ([1.0, 1.0], [1.5, -0.5], [1.0]):
+        with pytest.raises(ValueError, match="one non-negative weight per distribution"):
+            PredictiveDistribution.mixture([gaussian, gaussian], weights)
+    mixed = PredictiveDistribution.mixture([gaussian, gaussian], [0.25, 0.75])
+    np.testing.assert_allclose(mixed.mean, gaussian.mean, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_members", [1, 2])
+def test_editing_what_a_distribution_returns_changes_nothing_in_it(n_members):
+    dist = _tiny(n_members=n_members, linear_weight=0).fit(X, Y).predict_distribution(X[:5])
+    mean, std, cdf, crps = dist.mean.copy(), dist.std.copy(), dist.cdf(np.zeros(5)), dist.crps(Y[:5])
+    dist.mean[:] += 100
+    dist.std[:] = 0
+    for value in dist.params.values():
+        value[...] += 100
+    np.testing.assert_array_equal(dist.mean, mean)
+    np.testing.assert_array_equal(dist.std, std)
+    np.testing.assert_array_equal(dist.cdf(np.zeros(5)), cdf)
+    np.testing.assert_array_equal(dist.crps(Y[:5]), crps)
