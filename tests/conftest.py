@@ -19,6 +19,24 @@ def pytest_configure(config):
         os.environ.setdefault("OMP_NUM_THREADS", str(share))  # the examples and demos run in subprocesses
 
 
+#: Summed durations (setup, call and teardown) of every test and of those marked ``slow``, for the summary line.
+_TEST_SECONDS = {"all": 0.0, "slow": 0.0}
+
+
+def pytest_runtest_logreport(report):
+    _TEST_SECONDS["all"] += report.duration
+    if "slow" in report.keywords:
+        _TEST_SECONDS["slow"] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The share of the summed test time that the ``slow`` tests take (CONTRIBUTING.md: under 10%)."""
+    total, slow = _TEST_SECONDS["all"], _TEST_SECONDS["slow"]
+    if total > 0:
+        terminalreporter.write_line(f"slow tests: {slow:.1f} s of {total:.1f} s of summed test time "
+                                    f"({100 * slow / total:.1f}%; CONTRIBUTING.md keeps it under 10%)")
+
+
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
     """Install a throw-away distribution with loss entry points by putting it, with its dist-info, on sys.path.
