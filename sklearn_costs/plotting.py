@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._targets import targets_like
+
 
 def _pyplot():
     try:
@@ -92,6 +94,14 @@ def plot_rates(counts, predicted, *, true_rates=None, neurons=None, bin_width=No
     return axes
 
 
+def _model_name(estimator) -> str:
+    """The legend's name of a fitted model: its loss's (a deep ensemble's: its members'), else its class's."""
+    loss = getattr(estimator, "loss_", None)
+    if loss is None and getattr(estimator, "estimators_", None):
+        loss = getattr(estimator.estimators_[0], "loss_", None)
+    return loss.name if loss is not None else type(estimator).__name__
+
+
 def plot_reliability_diagram(estimator, X, y, ax=None, label=None):
     """Observed vs expected frequency of the predictive quantiles; the diagonal is perfect calibration.
 
@@ -109,7 +119,7 @@ def plot_reliability_diagram(estimator, X, y, ax=None, label=None):
     levels, observed = calibration_curve(pit)
     fig, ax = _axes(ax, figsize=(4, 4))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
-    name = label or estimator.loss_.name
+    name = label or _model_name(estimator)
     ax.plot(levels, observed, marker="o", label=f"{name} (ECE {regression_calibration_error(pit):.3f})")
     ax.set_xlabel("expected frequency (quantile level)")
     ax.set_ylabel("observed frequency")
@@ -131,7 +141,7 @@ def plot_std_vs_error(estimator, X, y, ax=None, true_std=None):
     """
     mean, std = estimator.predict(X, return_std=True)
     fig, ax = _axes(ax, figsize=(4.5, 4))
-    ax.scatter(std, np.abs(np.asarray(y) - mean), s=6, alpha=0.4, label="|y - predicted mean|")
+    ax.scatter(std, np.abs(targets_like(y, mean.shape) - mean), s=6, alpha=0.4, label="|y - predicted mean|")
     if true_std is not None:
         ax.scatter(std, true_std, s=6, alpha=0.6, color="C3", label="true std")
     top = float(np.max(std))
@@ -160,7 +170,7 @@ def plot_prediction_bands(estimator, X, y, feature, coverage=0.9, ax=None):
     mean = estimator.predict(X)
     lower, upper = estimator.predict_interval(X, coverage)
     fig, ax = _axes(ax, figsize=(7, 3.5))
-    ax.scatter(x[order], np.asarray(y)[order], s=5, color="0.5", label="observed")
+    ax.scatter(x[order], targets_like(y, mean.shape)[order], s=5, color="0.5", label="observed")
     ax.plot(x[order], mean[order], color="C3", linewidth=1, label="predicted mean")
     ax.fill_between(x[order], lower[order], upper[order], color="C3", alpha=0.2,
                     label=f"{coverage:.0%} prediction interval")
