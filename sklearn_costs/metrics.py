@@ -74,12 +74,17 @@ def poisson_d2_per_target(y_true, y_pred, y_null=None, sample_weight=None):
                 f"{float(values[row, column])!r} at row {row}, column {column}. Targets that are not counts are "
                 "scored by neg_log_likelihood_scorer or the estimator's own score."
             )
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must have the same rows and columns (one "
+                         "predicted rate per observed count); a 1-D y counts as one column")
     w = _validation.validated_sample_weight(sample_weight, y_true)
     w = (np.ones(len(y_true)) if w is None else w).reshape(-1, 1)
     if y_null is None:
         null = np.average(y_true, axis=0, weights=w[:, 0])
     else:
         null = np.asarray(y_null, dtype=np.float64).reshape(-1)
+        if len(null) not in (1, y_true.shape[1]):
+            raise ValueError(f"y_null must hold one rate per column of y_true ({y_true.shape[1]}); got {len(null)}")
     log_sat = np.sum(w * (y_true * np.log(_EPS + y_true) - y_true), axis=0)
     log_model = np.sum(w * (y_true * np.log(_EPS + y_pred) - y_pred), axis=0)
     log_null = np.sum(w * (y_true * np.log(_EPS + null) - null), axis=0)
@@ -219,6 +224,9 @@ def crps_from_samples(y_true, samples):
     0.23
     """
     samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim < 2 or len(samples) < 2:
+        raise ValueError(f"samples must hold at least 2 draws along its first axis, then the shape of y_true; got "
+                         f"shape {samples.shape}")
     y_true = _targets.targets_like(y_true, samples.shape[1:], "y_true")
     first = np.mean(np.abs(samples - y_true), axis=0)
     half = len(samples) // 2

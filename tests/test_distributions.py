@@ -296,3 +296,9 @@ def test_editing_what_a_distribution_returns_changes_nothing_in_it(n_members):
     np.testing.assert_array_equal(dist.std, std)
     np.testing.assert_array_equal(dist.cdf(np.zeros(5)), cdf)
     np.testing.assert_array_equal(dist.crps(Y[:5]), crps)
+
+
+def test_a_sample_crps_needs_two_draws_or_more():
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        crps_from_samples([0.0], np.zeros((1, 1)))  # one draw has no spread: its estimate was NaN
+    assert crps_from_samples([0.0, 1.0], np.array([[0.0, 1.0], [0.0, 1.0]])).tolist() == [0.0, 0.0]

@@ -85,6 +85,15 @@ def test_d2_of_a_silent_neuron_is_undefined_and_left_out():
     assert d2[0] == pytest.approx(1 - 0.3 / 1.2) and d2[1] == pytest.approx(1.0)
 
 
+def test_d2_refuses_predictions_of_another_shape_than_the_counts():
+    y, pred = np.array([0, 1, 2]), np.array([[0.1, 1.0], [0.1, 3.0], [0.1, 2.0]])
+    with pytest.raises(ValueError, match=r"y_true \(3, 1\) and y_pred \(3, 2\) must have the same rows"):
+        poisson_d2_per_target(y, pred)  # a 1-D y against two columns was broadcast to a (3, 2) comparison
+    with pytest.raises(ValueError, match="one rate per column of y_true"):
+        poisson_d2_per_target(pred.round(), pred, y_null=[0.4, 2.0, 1.0])
+    np.testing.assert_array_equal(poisson_d2_per_target(y, pred[:, 1]), poisson_d2_per_target(y[:, None], pred[:, 1:]))
+
+
 def test_log_likelihood_equals_scipy_at_the_predicted_rate(population):
     X, Y, _ = population
     model = fit(X, Y, max_epochs=3, n_members=1)  # one network: one Poisson (the mixture: tests/test_members.py)
