@@ -184,7 +184,9 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, ParameterChecks,
         dist = self.predict_distribution(X)
         weight = validated_sample_weight(sample_weight, X)
         if dist.discrete:
-            return poisson_d2_score(targets_like(y, dist.shape), dist.mean, sample_weight=weight)
+            counts = targets_like(y, dist.shape)
+            self.estimators_[0].loss_.check_target(counts.reshape(len(counts), -1))  # as a member's score does
+            return poisson_d2_score(counts, dist.mean, sample_weight=weight)
         return mean_log_density(dist.log_pdf(y), weight)
 
     def __sklearn_tags__(self):

@@ -95,6 +95,9 @@ def test_count_members_average_rates_and_score_d2():
 
     assert ensemble.score(X, Y) == pytest.approx(poisson_d2_score(Y, rates))
     assert ensemble.sample(X[:3], n_samples=2, random_state=0).shape == (2, 3, 2)
+    for scored in (ensemble, ensemble.estimators_[0]):  # counts checked as a member checks them
+        with pytest.raises(ValueError, match="integer"):
+            scored.score(X, Y + 0.5)
 
 
 @pytest.mark.parametrize(
