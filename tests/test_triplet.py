@@ -430,3 +430,37 @@ def test_epochs_count_the_steps_of_identity_batches():
     assert (digits["max_epochs"], digits["n_iter_no_change"]) == (66, 13)
     assert resolve_embedder_settings((1, 64, 64), 300, 128, AUTO, n_identities=30)["max_epochs"] == 300  # Olivetti
     assert resolve_embedder_settings((1, 105, 105), 4840, 128, AUTO, n_identities=1200)["max_epochs"] == 79
+
+
+def test_early_stopping_holds_out_whole_identities_or_with_few_of_them_a_share_of_each():
+    from sklearn_costs._training import MIN_IDENTITIES_HELD_OUT_WHOLE, TensorDataset, ValidationSplit
+
+    def split(n_identities, rows_each):
+        labels = torch.arange(n_identities).repeat_interleave(rows_each)
+        train, valid = ValidationSplit(0.1, "groups", seed=0)(TensorDataset(torch.zeros(len(labels), 2), labels))
+        return set(train.y.tolist()), valid.y
+
+    train, valid = split(MIN_IDENTITIES_HELD_OUT_WHOLE + 6, 10)  # whole identities: none of them also trains
+    assert len(set(valid.tolist())) == 2 and not train & set(valid.tolist())
+    train, valid = split(MIN_IDENTITIES_HELD_OUT_WHOLE - 1, 10)  # every identity trains, one row of each held out
+    assert train == set(range(MIN_IDENTITIES_HELD_OUT_WHOLE - 1))
+    assert sorted(valid.tolist()) == list(range(MIN_IDENTITIES_HELD_OUT_WHOLE - 1))
+    train, valid = split(2, 1)  # one row each: nothing of an identity to spare, so random rows
+    assert len(train) == len(valid) == 1
+
+
+def test_the_recipe_benchmark_sets_rule_constants_and_refuses_unknown_ones(monkeypatch):
+    from pathlib import Path
+
+    import sklearn_costs._embedder_settings as settings
+    import sklearn_costs._training as training
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    monkeypatch.setattr(settings, "TARGET_STEPS", settings.TARGET_STEPS)  # restored after the test
+    monkeypatch.setattr(training, "MIN_IDENTITIES_HELD_OUT_WHOLE", training.MIN_IDENTITIES_HELD_OUT_WHOLE)
+    recipe = __import__("recipe")
+    recipe.apply_rules(["TARGET_STEPS=6000", "MIN_IDENTITIES_HELD_OUT_WHOLE=10"])
+    assert settings.TARGET_STEPS == 6000 and training.MIN_IDENTITIES_HELD_OUT_WHOLE == 10
+    for bad in ("NO_SUCH_RULE=1", "TARGET_STEPS", "np=1"):
+        with pytest.raises(ValueError, match="NAME=VALUE"):
+            recipe.apply_rules([bad])

@@ -1,0 +1,134 @@
+"""One candidate change to the TripletEmbedder's default recipe, measured as docs/benchmarks.rst reports it.
+
+The candidate is estimator parameters (``--params``, JSON) and/or other values of the constants behind the
+``"auto"`` rules (``--rule NAME=VALUE``: ``TARGET_STEPS``, ``MEMBER_ROWS``, ``MAX_SIDE`` ... of
+``sklearn_costs._embedder_settings``, ``MIN_IDENTITIES_HELD_OUT_WHOLE`` of ``sklearn_costs._training``). It runs:
+
+- ``--data omniglot``: ``benchmarks/faces.py``'s 4 leave-two-alphabets-out folds (20-way within-alphabet one-shot
+  on the held-out alphabets), one fit per fold and seed;
+- ``--data digits``: the demo's protocol (train on the 1,264 8x8 digits 0-6, 3-way one-shot on 7-9), one fit per
+  seed.
+
+Each fit runs in its own process with one PyTorch thread (``--jobs`` at a time), with ``random_state`` the seed.
+Without ``--params`` and ``--rule`` it measures the defaults, the row to compare with in the same run.
+
+Usage::
+
+    python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5
+    python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5 --rule MIN_IDENTITIES_HELD_OUT_WHOLE=10
+    python benchmarks/recipe.py --data omniglot --params '{"cnn_blocks": 4}'
+    python benchmarks/recipe.py --data omniglot --rule TARGET_STEPS=6000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: The modules whose constants ``--rule`` may set.
+RULE_MODULES = ("sklearn_costs._embedder_settings", "sklearn_costs._training")
+
+
+def apply_rules(rules):
+    """Set each ``NAME=VALUE`` of ``rules`` on the module of :data:`RULE_MODULES` that defines ``NAME`` (an int or
+    float constant); an unknown name raises ``ValueError``."""
+    import importlib
+
+    for rule in rules:
+        name, _, value = rule.partition("=")
+        module = next((importlib.import_module(m) for m in RULE_MODULES
+                       if isinstance(getattr(importlib.import_module(m), name, None), (int, float))), None)
+        if module is None or not value:
+            raise ValueError(f"--rule {rule!r}: expected NAME=VALUE with NAME a numeric constant of "
+                             f"{' or '.join(RULE_MODULES)}")
+        setattr(module, name, type(getattr(module, name))(value))
+
+
+def omniglot_fit(fold, seed, params, rules):
+    import faces
+    import torch
+
+    from sklearn_costs import TripletEmbedder
+
+    torch.set_num_threads(1)
+    apply_rules(rules)
+    inputs, labels, extra = faces.load("omniglot")
+    train = faces.splits("omniglot", labels, extra, 1)[fold]
+    images = inputs["given"]
+    model = TripletEmbedder(random_state=seed, **params)
+    start = time.perf_counter()
+    model.fit(images[train], labels[train])
+    seconds = time.perf_counter() - start
+    accuracy = faces.within_alphabet_one_shot(model.transform(images[~train]), labels[~train],
+                                              extra["alphabet"][~train], extra["drawer"][~train], random_state=fold)
+    return _row(model, accuracy, seconds, fold=fold, seed=seed)
+
+
+def digits_fit(seed, params, rules):
+    import torch
+    from sklearn.datasets import load_digits
+
+    from sklearn_costs import TripletEmbedder
+    from sklearn_costs.metrics import one_shot_accuracy
+
+    torch.set_num_threads(1)
+    apply_rules(rules)
+    digits = load_digits()
+    images, labels = digits.images.astype(np.float32), digits.target
+    seen = labels < 7
+    model = TripletEmbedder(random_state=seed, **params)
+    start = time.perf_counter()
+    model.fit(images[seen], labels[seen])
+    seconds = time.perf_counter() - start
+    return _row(model, one_shot_accuracy(model.transform(images[~seen]), labels[~seen]), seconds, seed=seed)
+
+
+def _row(model, accuracy, seconds, **where):
+    return {**where, "one-shot": accuracy, "fit s": seconds, "epochs": model.n_iter_, "n_members_": model.n_members_,
+            "input_size_": model.input_size_, "cnn_blocks_": model.cnn_blocks_}
+
+
+def _run(job):
+    kind, args = job
+    return omniglot_fit(*args) if kind == "omniglot" else digits_fit(*args)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=["omniglot", "digits"], default="digits")
+    parser.add_argument("--params", default="{}", help="TripletEmbedder parameters as JSON")
+    parser.add_argument("--rule", nargs="*", default=[], metavar="NAME=VALUE", help="a rule constant's value")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3], help="Omniglot folds")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    params = json.loads(args.params)
+    apply_rules(args.rule)  # fails here, before any fit, on an unknown name
+    if args.data == "omniglot":
+        jobs = [("omniglot", (fold, seed, params, args.rule)) for seed in args.seeds for fold in args.folds]
+    else:
+        jobs = [("digits", (seed, params, args.rule)) for seed in args.seeds]
+    rows = []
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for row in pool.map(_run, jobs):
+            print(row, flush=True)
+            rows.append(row)
+    accuracy = np.array([row["one-shot"] for row in rows])
+    if args.data == "omniglot":  # the mean of the folds per seed, then over seeds
+        accuracy = accuracy.reshape(len(args.seeds), len(args.folds)).mean(1)
+    spread = f" +- {accuracy.std(ddof=1):.3f}" if len(accuracy) > 1 else ""
+    print(f"{args.data}, params {params}, rules {args.rule}: one-shot {accuracy.mean():.3f}{spread} "
+          f"(seeds {args.seeds}), fit {np.mean([row['fit s'] for row in rows]):.0f} s per fit")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
