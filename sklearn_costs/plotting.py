@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._targets import targets_like
+from . import _targets
 
 
 def _pyplot():
@@ -141,7 +141,7 @@ def plot_std_vs_error(estimator, X, y, ax=None, true_std=None):
     """
     mean, std = estimator.predict(X, return_std=True)
     fig, ax = _axes(ax, figsize=(4.5, 4))
-    ax.scatter(std, np.abs(targets_like(y, mean.shape) - mean), s=6, alpha=0.4, label="|y - predicted mean|")
+    ax.scatter(std, np.abs(_targets.targets_like(y, mean.shape) - mean), s=6, alpha=0.4, label="|y - predicted mean|")
     if true_std is not None:
         ax.scatter(std, true_std, s=6, alpha=0.6, color="C3", label="true std")
     top = float(np.max(std))
@@ -170,7 +170,7 @@ def plot_prediction_bands(estimator, X, y, feature, coverage=0.9, ax=None):
     mean = estimator.predict(X)
     lower, upper = estimator.predict_interval(X, coverage)
     fig, ax = _axes(ax, figsize=(7, 3.5))
-    ax.scatter(x[order], targets_like(y, mean.shape)[order], s=5, color="0.5", label="observed")
+    ax.scatter(x[order], _targets.targets_like(y, mean.shape)[order], s=5, color="0.5", label="observed")
     ax.plot(x[order], mean[order], color="C3", linewidth=1, label="predicted mean")
     ax.fill_between(x[order], lower[order], upper[order], color="C3", alpha=0.2,
                     label=f"{coverage:.0%} prediction interval")
