@@ -143,7 +143,7 @@ class MemberSliceLoader(SliceLoader):
 
 #: ``"groups"`` holds out whole identities only when there are at least this many; with fewer, every identity
 #: trains and a fraction of each one's rows is held out. On the 7 digits of the demo, 10 (their rows held out) gave
-#: 0.769 +- 0.028 against 0.739 +- 0.077 (two whole digits held out) over seeds 0-5, in fits 1.6 times as long:
+#: 0.769 +- 0.028 against 0.739 +- 0.077 (two whole digits held out) over seeds 0-5, in fits 1.5 times as long:
 #: not adopted (docs/benchmarks.rst; ``benchmarks/recipe.py --rule MIN_IDENTITIES_HELD_OUT_WHOLE=10``).
 MIN_IDENTITIES_HELD_OUT_WHOLE = 4
 
