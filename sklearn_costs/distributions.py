@@ -219,7 +219,7 @@ class PredictiveDistribution:
         self._one_dimensional = bool(one_dimensional)
         self._shape2d = self._parts[0]._shape2d if self._nested else self._parts[0].shape
         self.discrete = any(p.discrete for p in self._parts)
-        self._moments = None
+        self._moments = {}  # "mean" and "std" once computed, until handed out (_handed_out)
 
     # ------------------------------------------------------------------------------------ construction
 
@@ -324,17 +324,19 @@ class PredictiveDistribution:
         return values[0] if len(values) == 1 else np.concatenate(values)  # one part: no copy of the whole output
 
     def _mean(self):
-        if self._moments is None:
-            self._moments = (mixture_mean(self._stack("mean"), self._weights), None)
-        return self._moments[0]
-
-    def _mean_std(self):
-        if self._moments is None or self._moments[1] is None:
-            self._moments = mixture_mean_std(self._stack("mean"), self._stack("std"), self._weights)
-        return self._moments
+        if "mean" not in self._moments:
+            self._moments["mean"] = mixture_mean(self._stack("mean"), self._weights)
+        return self._moments["mean"]
 
     def _std(self):
-        return self._mean_std()[1]
+        if "std" not in self._moments:
+            stds = self._stack("std")
+            if len(stds) == 1:  # one component is its own std: no pass over its means
+                self._moments["std"] = stds[0]
+            else:
+                self._moments["mean"], self._moments["std"] = mixture_mean_std(self._stack("mean"), stds,
+                                                                               self._weights)
+        return self._moments["std"]
 
     def _log_prob(self, y):
         return mixture_log_prob(self._stack("log_prob", y), self._weights)
@@ -359,11 +361,10 @@ class PredictiveDistribution:
         return self._handed_out(self._squeeze(self._std()).astype(self.dtype, copy=False))
 
     def _handed_out(self, moment):
-        """``moment``, no longer held here: when it is the cached array itself, the cache is dropped (and computed
-        again when needed), so that a caller who edits it in place changes nothing here; a copy would double the
-        memory of a large prediction."""
-        if self._moments is not None and any(m is not None and np.may_share_memory(m, moment) for m in self._moments):
-            self._moments = None
+        """``moment``, no longer held here: a cached array it is (or shares memory with) leaves the cache (and is
+        computed again when needed), so that a caller who edits it in place changes nothing here; a copy would
+        double the memory of a large prediction."""
+        self._moments = {name: m for name, m in self._moments.items() if not np.may_share_memory(m, moment)}
         return moment
 
     @property
