@@ -224,17 +224,23 @@ def fit_all(name, loss="triplet"):
     return seconds
 
 
+def digits_protocol():
+    """The demo's digits protocol (``sklearn-costs demo embedding``): the 1,797 8x8 digits as float32 images, their
+    labels, and the mask of those trained on (0-6; one-shot on 7-9)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images.astype(np.float32), digits.target, digits.target < 7
+
+
 def digits_defaults(seeds, threads, loss="triplet"):
     """The demo's digits protocol (``sklearn-costs demo embedding``): ``TripletEmbedder(loss=loss,
     random_state=seed)`` fitted on the 1,264 8x8 digits 0-6, 3-way one-shot accuracy on 7-9 (raw pixels: 0.759); mean
     and sd over ``seeds`` of the accuracy and of the fit's wall and CPU seconds with ``threads`` PyTorch threads."""
     import torch
-    from sklearn.datasets import load_digits
 
     torch.set_num_threads(threads)
-    digits = load_digits()
-    images, labels = digits.images.astype(np.float32), digits.target
-    seen = labels < 7
+    images, labels, seen = digits_protocol()
     rows = []
     for seed in seeds:
         model = TripletEmbedder(loss=loss, random_state=seed)
@@ -331,11 +337,7 @@ def claim_omniglot_defaults():
 def claim_digits_defaults():
     """The demo's digits protocol with the defaults: trained on the 8x8 digits 0-6, 3-way one-shot on 7-9 above raw
     pixels."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images, labels = digits.images.astype(np.float32), digits.target
-    seen = labels < 7
+    images, labels, seen = digits_protocol()
     model = TripletEmbedder(random_state=0)  # the test left the threads to its pytest worker: one
     seconds = _timed_fit(model, images[seen], labels[seen])
     return [_claim_row("digits 8x8 (0-6 -> 7-9), TripletEmbedder() defaults",

@@ -73,17 +73,15 @@ def omniglot_fit(fold, seed, params, rules):
 
 
 def digits_fit(seed, params, rules):
+    import faces
     import torch
-    from sklearn.datasets import load_digits
 
     from sklearn_costs import TripletEmbedder
     from sklearn_costs.metrics import one_shot_accuracy
 
     torch.set_num_threads(1)
     apply_rules(rules)
-    digits = load_digits()
-    images, labels = digits.images.astype(np.float32), digits.target
-    seen = labels < 7
+    images, labels, seen = faces.digits_protocol()
     model = TripletEmbedder(random_state=seed, **params)
     start = time.perf_counter()
     model.fit(images[seen], labels[seen])
