@@ -42,10 +42,10 @@ def apply_rules(rules):
     float constant); an unknown name raises ``ValueError``."""
     import importlib
 
+    modules = [importlib.import_module(name) for name in RULE_MODULES]
     for rule in rules:
         name, _, value = rule.partition("=")
-        module = next((importlib.import_module(m) for m in RULE_MODULES
-                       if isinstance(getattr(importlib.import_module(m), name, None), (int, float))), None)
+        module = next((m for m in modules if isinstance(getattr(m, name, None), (int, float))), None)
         if module is None or not value:
             raise ValueError(f"--rule {rule!r}: expected NAME=VALUE with NAME a numeric constant of "
                              f"{' or '.join(RULE_MODULES)}")
