@@ -101,6 +101,22 @@ def test_default_embedder_reads_64x64_faces_as_given_and_resolves_its_settings()
             full["n_iter_no_change"]) == ((24, 24), 2, 5, 300, 60)
 
 
+def test_omniglot_reads_only_the_alphabets_asked_for_each_drawing_once():
+    real_data_or_skip()
+    latin, both = load_omniglot(alphabets="Latin"), load_omniglot(alphabets=["Tagalog", "Latin"])
+    # Latin stands in both zips: 26 characters x 20 drawers, each drawing once
+    assert latin.images.shape == (520, 105, 105) and set(latin.alphabet) == {"Latin"}
+    assert len(set(latin.target)) == 26 and sorted(set(latin.drawer)) == list(range(1, 21))
+    assert len(both.images) == 520 + 17 * 20
+    in_latin = both.alphabet == "Latin"
+    np.testing.assert_array_equal(both.images[in_latin], latin.images)
+    np.testing.assert_array_equal(both.target[in_latin], latin.target)
+    with pytest.raises(ValueError, match=r"\['Klingon'\] are not in .* they hold \['Balinese'"):
+        load_omniglot(alphabets=["Latin", "Klingon"])
+    with pytest.raises(ValueError, match="alphabets is empty"):
+        load_omniglot(alphabets=[])
+
+
 def test_default_embedder_reads_105x105_characters_as_given_and_sees_them_better_than_pixels():
     """Omniglot's 105x105 drawings as they come (ink 1, paper 0), one epoch on ten characters of the six training
     alphabets: 24x24 inside the network; even so little training tells the characters of an unseen alphabet apart

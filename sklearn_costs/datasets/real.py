@@ -150,12 +150,19 @@ def load_faces(name="olivetti"):
         return Bunch(images=d["images"], target=d["target"])
 
 
-def load_omniglot():
+def load_omniglot(alphabets=None):
     """The handwritten characters of Lake et al.'s two small background sets: 8 alphabets, 242 characters, 20
     drawings of each by 20 people, as the 105x105 images they come in.
 
     Greek and Latin stand in both zips with the same characters; each drawing is kept once. Reading the PNGs
     needs Pillow (installed with matplotlib).
+
+    Parameters
+    ----------
+    alphabets : list of str or None, default=None
+        Read only these alphabets' drawings (a fraction of the time): any of ``"Balinese"``, ``"Early_Aramaic"``,
+        ``"Greek"``, ``"Japanese_(katakana)"``, ``"Korean"``, ``"Latin"``, ``"Sanskrit"``, ``"Tagalog"``. None:
+        all eight.
 
     Returns
     -------
@@ -167,22 +174,32 @@ def load_omniglot():
     >>> omniglot = load_omniglot()
     >>> omniglot.images.shape, len(set(omniglot.target)), len(set(omniglot.alphabet))
     ((4840, 105, 105), 242, 8)
+    >>> load_omniglot(alphabets=["Tagalog"]).images.shape
+    (340, 105, 105)
     """
     try:
         from PIL import Image
     except ImportError as error:  # pragma: no cover - Pillow comes with matplotlib
         raise ImportError("load_omniglot reads PNG files with Pillow: pip install pillow") from error
+    wanted = None if alphabets is None else ([alphabets] if isinstance(alphabets, str) else list(alphabets))
+    if wanted == []:
+        raise ValueError("alphabets is empty: give the names of the alphabets to read, or None for all eight")
     drawings = {}
+    found = set()
     for part in ("images_background_small1.zip", "images_background_small2.zip"):
         with zipfile.ZipFile(_file("omniglot", part)) as archive:
             for name in sorted(archive.namelist()):
                 if not name.endswith(".png"):
                     continue
                 _, alphabet, character, file = name.split("/")
+                found.add(alphabet)
                 key = (alphabet, character, file)
-                if key not in drawings:
+                if key not in drawings and (wanted is None or alphabet in wanted):
                     with Image.open(io.BytesIO(archive.read(name))) as image:
                         drawings[key] = np.asarray(image.convert("L")) < 128  # ink is black
+    unknown = sorted(set(wanted or ()) - found)
+    if unknown:
+        raise ValueError(f"alphabets {unknown} are not in the Omniglot background sets; they hold {sorted(found)}")
     keys = sorted(drawings)
     return Bunch(
         images=np.stack([drawings[k] for k in keys]).astype(np.uint8),
