@@ -317,7 +317,12 @@ def recall_at_1(embeddings, labels, sample_weight=None):
     if not matchable.any():
         raise ValueError("recall@1 needs at least one label that occurs twice")
     hit = labels[np.argmin(dist, axis=1)] == labels
-    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[matchable]
+    weight = _validation.validated_sample_weight(sample_weight, labels)
+    if weight is not None:
+        weight = weight[matchable]
+        if not weight.sum() > 0:
+            raise ValueError("sample_weight is zero for every sample whose label occurs twice or more, so no query "
+                             "counts: give some of them a positive weight")
     return float(np.average(hit[matchable], weights=weight))
 
 

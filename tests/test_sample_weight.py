@@ -196,3 +196,16 @@ def test_the_scale_of_the_weights_does_not_matter():
             for scale in (1.0, 1 / weight.sum(), 1e-30, 1e20)]
     for other in fits[1:]:
         np.testing.assert_allclose(other.predict(X), fits[0].predict(X), rtol=1e-5, atol=1e-5)
+
+
+def test_recall_at_1_says_when_no_weighted_query_is_left():
+    from sklearn_costs.metrics import recall_at_1
+
+    emb, labels = np.array([[0.0], [0.1], [5.0], [5.2], [9.0]]), np.array([0, 0, 1, 1, 2])
+    assert recall_at_1(emb, labels, sample_weight=[0, 0, 1, 0, 3]) == 1.0  # the lone label 2 is no query
+    with pytest.raises(ValueError, match="zero for every sample whose label occurs twice"):
+        recall_at_1(emb, labels, sample_weight=[0, 0, 0, 0, 1])
+    with pytest.raises(ValueError, match="one weight per row"):
+        recall_at_1(emb, labels, sample_weight=[1, 1])
+    with pytest.raises(ValueError, match="non-negative; found -1.0 at row 1"):
+        recall_at_1(emb, labels, sample_weight=[1, -1, 1, 1, 1])
