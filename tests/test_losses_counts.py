@@ -92,6 +92,18 @@ def test_zero_inflated_poisson_nll_equals_mixture(k, r, z):
     assert _finite_grad(loss, torch.stack([raw_rate, logit], dim=-1), y)
 
 
+def test_zero_inflated_poisson_std_of_near_certain_zeros_stays_positive_in_float32():
+    # at zero logits above ~17, 1 - pi rounds to 0 in float32: the std, like the mean, is computed in log space
+    loss = ZeroInflatedPoissonLoss()
+    raw = torch.tensor([[0.5, 20.0], [1.0, -2.0], [2.0, 0.3]])
+    wide, narrow = loss.link(raw.double()), loss.link(raw)
+    pi, rate = wide["zero_probability"].numpy(), wide["rate"].numpy()
+    expected = np.sqrt((1 - pi) * rate * (1 + pi * rate))
+    np.testing.assert_allclose(loss.std(wide).numpy(), expected, rtol=1e-7)  # 1 - pi: 1e-8 off
+    np.testing.assert_allclose(loss.std(narrow).numpy(), expected, rtol=1e-5)
+    assert (loss.std(narrow) ** 2 > loss.mean(narrow)).all()  # a ZIP's variance exceeds its mean
+
+
 @settings(max_examples=40, deadline=None)
 @given(counts, st.lists(st.floats(-30.0, 1e4), min_size=8, max_size=8))
 def test_mse_baseline_reports_the_poisson_likelihood_of_its_mean(k, r):

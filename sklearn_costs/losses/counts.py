@@ -265,8 +265,10 @@ class ZeroInflatedPoissonLoss(CountLoss):
         return torch.exp(log_mean).clamp_min(torch.finfo(log_mean.dtype).tiny)
 
     def std(self, params):
-        pi, rate = params["zero_probability"], params["rate"]
-        return torch.sqrt((1 - pi) * rate * (1 + pi * rate))
+        # sqrt((1 - pi) lambda (1 + pi lambda)) in log space, as the mean: near-certain zeros keep a positive std
+        log_variance = (params["log_rate"] - F.softplus(params["zero_logit"])
+                        + torch.log1p(params["zero_probability"] * params["rate"]))
+        return torch.exp(log_variance / 2).clamp_min(torch.finfo(log_variance.dtype).tiny)
 
     def sample(self, params, rng):
         structural_zero = rng.random(params["rate"].shape) < params["zero_probability"]
