@@ -105,6 +105,22 @@ def test_count_crps_is_the_sum_over_the_counts():
     np.testing.assert_allclose(count_crps(dists, weights, y), brute, rtol=1e-10)
 
 
+def test_count_crps_sums_each_element_over_its_own_window():
+    # a rate of 1e4, an NB at the dispersion clamp (alpha 10), y far above and below the mass: the window of each
+    # element, plus 1 per count between y and it, against the sum over every count
+    rate = np.array([1e4, 2.0, 3.0, 5.0])
+    y = np.array([9950.0, 10_000.0, 0.0, 60.0])
+    nb_mean = np.array([1.0, 5.0, 2.0, 3.0])
+    dists, weights = [stats.poisson(rate), stats.nbinom(0.1, 0.1 / (0.1 + nb_mean))], [0.5, 0.5]
+    k = np.arange(12_000)[:, None]
+    brute = ((sum(w * d.cdf(k) for w, d in zip(weights, dists)) - (k >= y)) ** 2).sum(0)
+    np.testing.assert_allclose(count_crps(dists, weights, y), brute, rtol=1e-8)
+    # y = 1e9 costs no more than y = 0: the counts between the window and y are counted, not summed
+    poisson = [stats.poisson(rate[1:3])]
+    far, near = count_crps(poisson, [1.0], np.array([1e9, 0.0])), count_crps(poisson, [1.0], np.array([100.0, 0.0]))
+    assert far[0] - near[0] == pytest.approx(1e9 - 100.0, rel=1e-15) and far[1] == near[1]
+
+
 def test_one_gaussian_network_is_scipy_normal():
     model = _tiny(n_members=1, linear_weight=0).fit(X, Y)
     dist = model.predict_distribution(X[:10])
