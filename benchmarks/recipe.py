@@ -1,7 +1,8 @@
 """One candidate change to the TripletEmbedder's default recipe, measured as docs/benchmarks.rst reports it.
 
 The candidate is estimator parameters (``--params``, JSON) and/or other values of the constants behind the
-``"auto"`` rules (``--rule NAME=VALUE``: ``TARGET_STEPS``, ``MEMBER_ROWS``, ``MAX_SIDE`` ... of
+``"auto"`` rules and the CNN (``--rule NAME=VALUE``: ``TARGET_STEPS``, ``MEMBER_ROWS``, ``MAX_SIDE``,
+``AUGMENT_MAX_SHIFT``, ``AUGMENT_MAX_ROTATION``, ``AUGMENT_MAX_SCALE``, ``POOL_GRID`` ... of
 ``sklearn_costs._embedder_settings``, ``MIN_IDENTITIES_HELD_OUT_WHOLE`` of ``sklearn_costs._training``). It runs:
 
 - ``--data omniglot``: ``benchmarks/faces.py``'s 4 leave-two-alphabets-out folds (20-way within-alphabet one-shot
@@ -18,6 +19,9 @@ Usage::
     python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5 --rule MIN_IDENTITIES_HELD_OUT_WHOLE=10
     python benchmarks/recipe.py --data omniglot --params '{"cnn_blocks": 4}'
     python benchmarks/recipe.py --data omniglot --rule TARGET_STEPS=6000
+    python benchmarks/recipe.py --data omniglot --rule POOL_GRID=3
+    python benchmarks/recipe.py --data omniglot --rule AUGMENT_MAX_SHIFT=0.12 AUGMENT_MAX_ROTATION=15 \
+        AUGMENT_MAX_SCALE=0.2
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ TARGET_STEPS = 3000
 #: ``n_members="auto"`` trains ``MEMBER_ROWS / n_samples`` networks, 1 to ``MAX_MEMBERS``.
 MEMBER_ROWS = 6000
 MAX_MEMBERS = 5
+#: The CNN's augmentation when ``augment`` is on: shifts up to this fraction of the size, rotations up to this many
+#: degrees, scalings within 1 +- this.
+AUGMENT_MAX_SHIFT = 0.08
+AUGMENT_MAX_ROTATION = 10.0
+AUGMENT_MAX_SCALE = 0.1
+#: The CNN's last feature map is averaged to a ``POOL_GRID x POOL_GRID`` grid (1: global average pooling).
+POOL_GRID = 1
 
 def steps_per_epoch(n_samples, batch_size, n_identities=None, images_per_identity=4):
     """Gradient steps in one epoch of :class:`~sklearn_costs._training.IdentityBatchLoader`: a batch holds groups

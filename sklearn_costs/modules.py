@@ -214,15 +214,20 @@ class SmallCNN(nn.Module):
     """A small convolutional embedder for grey or colour images.
 
     ``blocks`` blocks of (conv 3x3, batch norm, ReLU, conv 3x3, batch norm, ReLU, 2x2 max pool) with
-    ``width, 2 width, 4 width, ...`` channels, global average pooling, then a linear layer to ``embedding_dim``.
+    ``width, 2 width, 4 width, ...`` channels, global average pooling (``pool_grid=1``; with ``pool_grid=g``,
+    average pooling to a ``g x g`` grid, flattened, which keeps where in the image each feature was), then a linear
+    layer to ``embedding_dim``.
 
     With ``members`` > 1, that many such networks run side by side as one network of grouped convolutions: the
     input holds ``members`` copies of each image along the channels (see :class:`ReplicateImages`), member ``m``
     sees only copy ``m``, and the output is the members' embeddings side by side, ``(n, members * embedding_dim)``.
     """
 
+    #: Models saved before ``pool_grid`` existed pooled globally.
+    pool_grid = 1
+
     def __init__(self, in_channels: int, embedding_dim: int, width: int = 32, dropout: float = 0.0, blocks: int = 3,
-                 members: int = 1):
+                 members: int = 1, pool_grid: int = 1):
         super().__init__()
         layers = []
         channels = in_channels
@@ -240,15 +245,22 @@ class SmallCNN(nn.Module):
             channels = out
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.pool_grid = int(pool_grid)
+        self.members = members
+        pooled = channels * self.pool_grid**2
         if members == 1:
-            self.out = nn.Linear(channels, embedding_dim)
+            self.out = nn.Linear(pooled, embedding_dim)
         else:  # one linear map per member: a grouped 1x1 convolution over the pooled features
-            self.out = nn.Sequential(nn.Unflatten(1, (channels * members, 1)),
-                                     nn.Conv1d(channels * members, embedding_dim * members, 1, groups=members),
+            self.out = nn.Sequential(nn.Unflatten(1, (pooled * members, 1)),
+                                     nn.Conv1d(pooled * members, embedding_dim * members, 1, groups=members),
                                      nn.Flatten())
 
     def forward(self, x):
-        h = self.features(x).mean(dim=(2, 3))
+        h = self.features(x)
+        if self.pool_grid == 1:
+            h = h.mean(dim=(2, 3))
+        else:  # (n, members * C, g, g): each member's channels and cells together, member by member
+            h = nn.functional.adaptive_avg_pool2d(h, self.pool_grid).reshape(len(h), -1)
         return self.out(self.dropout(h))
 
 

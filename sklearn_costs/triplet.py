@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from . import _embedder_settings as settings
 from ._embedder_settings import (
     MAX_MEMBERS,
     MAX_SIDE,
@@ -356,9 +357,11 @@ miner_
             channels = X.shape[1]
             layers = [ResizeImages(self.input_size_), StandardizeEachImage(), ReplicateImages(members)]
             if self.augment_:
-                layers.append(ImageAugment(flip=False, channels=channels))
+                layers.append(ImageAugment(max_shift=settings.AUGMENT_MAX_SHIFT,
+                                           max_rotation=settings.AUGMENT_MAX_ROTATION,
+                                           max_scale=settings.AUGMENT_MAX_SCALE, flip=False, channels=channels))
             layers.append(SmallCNN(channels, self.embedding_dim, width=int(self.cnn_width_), dropout=self.dropout,
-                                   blocks=int(self.cnn_blocks_), members=members))
+                                   blocks=int(self.cnn_blocks_), members=members, pool_grid=settings.POOL_GRID))
             body = torch.nn.Sequential(*layers)
         else:
             layers = [ResizeImages(self.input_size_)] if images else []

@@ -458,9 +458,37 @@ def test_the_recipe_benchmark_sets_rule_constants_and_refuses_unknown_ones(monke
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     monkeypatch.setattr(settings, "TARGET_STEPS", settings.TARGET_STEPS)  # restored after the test
     monkeypatch.setattr(training, "MIN_IDENTITIES_HELD_OUT_WHOLE", training.MIN_IDENTITIES_HELD_OUT_WHOLE)
+    for name in ("POOL_GRID", "AUGMENT_MAX_ROTATION"):
+        monkeypatch.setattr(settings, name, getattr(settings, name))
     recipe = __import__("recipe")
-    recipe.apply_rules(["TARGET_STEPS=6000", "MIN_IDENTITIES_HELD_OUT_WHOLE=10"])
+    recipe.apply_rules(["TARGET_STEPS=6000", "MIN_IDENTITIES_HELD_OUT_WHOLE=10", "POOL_GRID=2",
+                        "AUGMENT_MAX_ROTATION=20"])
     assert settings.TARGET_STEPS == 6000 and training.MIN_IDENTITIES_HELD_OUT_WHOLE == 10
+    # the network's constants reach the network built by the next fit
+    digits = load_digits()
+    model = TripletEmbedder(embedding_dim=4, n_members=2, max_epochs=1, random_state=0).fit(
+        digits.images[:60], digits.target[:60])
+    cnn, = (m for m in model.net_.module_.modules() if isinstance(m, SmallCNN))
+    augment, = (m for m in model.net_.module_.modules() if isinstance(m, ImageAugment))
+    assert cnn.pool_grid == 2 and augment.max_rotation == 20.0 and augment.max_shift == settings.AUGMENT_MAX_SHIFT
     for bad in ("NO_SUCH_RULE=1", "TARGET_STEPS", "np=1"):
         with pytest.raises(ValueError, match="NAME=VALUE"):
             recipe.apply_rules([bad])
+
+
+@pytest.mark.parametrize("pool_grid", [1, 3])
+def test_cnn_members_side_by_side_are_separate_networks_and_pool_to_their_grid(pool_grid):
+    torch.manual_seed(0)
+    grouped = SmallCNN(1, 5, width=4, blocks=2, members=2, pool_grid=pool_grid).eval()
+    alone = [SmallCNN(1, 5, width=4, blocks=2, pool_grid=pool_grid).eval() for _ in range(2)]
+    for m, net in enumerate(alone):  # member m's weights: the m-th group of each grouped layer
+        for mine, theirs in zip(net.state_dict().values(), grouped.state_dict().values()):
+            if mine.ndim:  # every grouped tensor holds the members one after the other along its first axis
+                mine.copy_(theirs.reshape(2, -1)[m].reshape(mine.shape))
+    x = torch.randn(6, 2, 24, 24)
+    np.testing.assert_allclose(grouped(x).detach().numpy(), torch.cat(
+        [alone[0](x[:, :1]), alone[1](x[:, 1:])], dim=1).detach().numpy(), rtol=1e-5, atol=1e-6)
+    features = alone[0].features(x[:, :1])  # (6, 8, 6, 6): a grid of cells of 2x2 when pool_grid is 3
+    pooled = features.reshape(6, 8, pool_grid, 6 // pool_grid, pool_grid, 6 // pool_grid).mean(dim=(3, 5))
+    np.testing.assert_allclose(alone[0](x[:, :1]).detach().numpy(),
+                               alone[0].out(pooled.reshape(6, -1)).detach().numpy(), rtol=1e-5, atol=1e-6)
