@@ -12,6 +12,8 @@ The candidate is estimator parameters (``--params``, JSON) and/or other values o
 
 Each fit runs in its own process with one PyTorch thread (``--jobs`` at a time), with ``random_state`` the seed.
 Without ``--params`` and ``--rule`` it measures the defaults, the row to compare with in the same run.
+``--tta N`` also scores test-time augmentation: each held-out image embedded as the mean of its embedding and of
+``N`` randomly augmented copies (the fit's own augmentation), renormalised per member.
 
 Usage::
 
@@ -20,6 +22,7 @@ Usage::
     python benchmarks/recipe.py --data omniglot --params '{"cnn_blocks": 4}'
     python benchmarks/recipe.py --data omniglot --rule TARGET_STEPS=6000
     python benchmarks/recipe.py --data omniglot --rule POOL_GRID=3
+    python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5 --tta 8
     python benchmarks/recipe.py --data omniglot --rule AUGMENT_MAX_SHIFT=0.12 AUGMENT_MAX_ROTATION=15 \
         AUGMENT_MAX_SCALE=0.2
 """
@@ -56,7 +59,31 @@ def apply_rules(rules):
         setattr(module, name, type(getattr(module, name))(value))
 
 
-def omniglot_fit(fold, seed, params, rules):
+def augmented_embedding(model, images, n_views):
+    """The mean of the embedding of ``images`` and of ``n_views`` randomly augmented copies of them (the fitted
+    network's own :class:`~sklearn_costs.modules.ImageAugment`, switched to training mode), each member's part
+    renormalised to the length the network gives it."""
+    import torch
+
+    from sklearn_costs.modules import ImageAugment
+
+    augment = [m for m in model.net_.module_.modules() if isinstance(m, ImageAugment)]
+    if not augment:
+        raise ValueError("--tta needs a CNN trained with augmentation (augment_ True)")
+    views = [model.transform(images)]
+    torch.manual_seed(0)
+    for _ in range(n_views):
+        augment[0].train()
+        try:
+            views.append(model.transform(images))
+        finally:
+            augment[0].eval()
+    mean = np.mean(views, axis=0).reshape(len(images), model.n_members_, -1)
+    mean /= np.linalg.norm(mean, axis=2, keepdims=True) * np.sqrt(model.n_members_)
+    return mean.reshape(len(images), -1)
+
+
+def omniglot_fit(fold, seed, params, rules, tta=0):
     import faces
     import torch
 
@@ -71,12 +98,16 @@ def omniglot_fit(fold, seed, params, rules):
     start = time.perf_counter()
     model.fit(images[train], labels[train])
     seconds = time.perf_counter() - start
-    accuracy = faces.within_alphabet_one_shot(model.transform(images[~train]), labels[~train],
-                                              extra["alphabet"][~train], extra["drawer"][~train], random_state=fold)
-    return _row(model, accuracy, seconds, fold=fold, seed=seed)
+    def accuracy(emb):
+        return faces.within_alphabet_one_shot(emb, labels[~train], extra["alphabet"][~train], extra["drawer"][~train],
+                                              random_state=fold)
+
+    tested = images[~train]
+    row = _row(model, accuracy(model.transform(tested)), seconds, fold=fold, seed=seed)
+    return {**row, f"one-shot, tta {tta}": accuracy(augmented_embedding(model, tested, tta))} if tta else row
 
 
-def digits_fit(seed, params, rules):
+def digits_fit(seed, params, rules, tta=0):
     import faces
     import torch
 
@@ -90,7 +121,10 @@ def digits_fit(seed, params, rules):
     start = time.perf_counter()
     model.fit(images[seen], labels[seen])
     seconds = time.perf_counter() - start
-    return _row(model, one_shot_accuracy(model.transform(images[~seen]), labels[~seen]), seconds, seed=seed)
+    row = _row(model, one_shot_accuracy(model.transform(images[~seen]), labels[~seen]), seconds, seed=seed)
+    if tta:
+        row[f"one-shot, tta {tta}"] = one_shot_accuracy(augmented_embedding(model, images[~seen], tta), labels[~seen])
+    return row
 
 
 def _row(model, accuracy, seconds, **where):
@@ -111,24 +145,27 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3], help="Omniglot folds")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--tta", type=int, default=0, metavar="N",
+                        help="also score the mean embedding of each held-out image and N augmented copies")
     args = parser.parse_args(argv)
     params = json.loads(args.params)
     apply_rules(args.rule)  # fails here, before any fit, on an unknown name
     if args.data == "omniglot":
-        jobs = [("omniglot", (fold, seed, params, args.rule)) for seed in args.seeds for fold in args.folds]
+        jobs = [("omniglot", (fold, seed, params, args.rule, args.tta)) for seed in args.seeds for fold in args.folds]
     else:
-        jobs = [("digits", (seed, params, args.rule)) for seed in args.seeds]
+        jobs = [("digits", (seed, params, args.rule, args.tta)) for seed in args.seeds]
     rows = []
     with ProcessPoolExecutor(args.jobs) as pool:
         for row in pool.map(_run, jobs):
             print(row, flush=True)
             rows.append(row)
-    accuracy = np.array([row["one-shot"] for row in rows])
-    if args.data == "omniglot":  # the mean of the folds per seed, then over seeds
-        accuracy = accuracy.reshape(len(args.seeds), len(args.folds)).mean(1)
-    spread = f" +- {accuracy.std(ddof=1):.3f}" if len(accuracy) > 1 else ""
-    print(f"{args.data}, params {params}, rules {args.rule}: one-shot {accuracy.mean():.3f}{spread} "
-          f"(seeds {args.seeds}), fit {np.mean([row['fit s'] for row in rows]):.0f} s per fit")
+    for column in ["one-shot"] + ([f"one-shot, tta {args.tta}"] if args.tta else []):
+        accuracy = np.array([row[column] for row in rows])
+        if args.data == "omniglot":  # the mean of the folds per seed, then over seeds
+            accuracy = accuracy.reshape(len(args.seeds), len(args.folds)).mean(1)
+        spread = f" +- {accuracy.std(ddof=1):.3f}" if len(accuracy) > 1 else ""
+        print(f"{args.data}, params {params}, rules {args.rule}: {column} {accuracy.mean():.3f}{spread} "
+              f"(seeds {args.seeds}), fit {np.mean([row['fit s'] for row in rows]):.0f} s per fit")
     return rows
 
 

@@ -471,6 +471,15 @@ def test_the_recipe_benchmark_sets_rule_constants_and_refuses_unknown_ones(monke
     cnn, = (m for m in model.net_.module_.modules() if isinstance(m, SmallCNN))
     augment, = (m for m in model.net_.module_.modules() if isinstance(m, ImageAugment))
     assert cnn.pool_grid == 2 and augment.max_rotation == 20.0 and augment.max_shift == settings.AUGMENT_MAX_SHIFT
+    # --tta: the mean of augmented views, each member's part renormalised; the network is left in eval mode
+    images = digits.images[60:70]
+    np.testing.assert_allclose(recipe.augmented_embedding(model, images, 0), model.transform(images), rtol=1e-5)
+    views = recipe.augmented_embedding(model, images, 3).reshape(10, 2, 4)
+    np.testing.assert_allclose(np.linalg.norm(views, axis=2), np.sqrt(0.5), rtol=1e-5)
+    assert not np.allclose(views.reshape(10, 8), model.transform(images)) and not augment.training
+    with pytest.raises(ValueError, match="--tta needs a CNN trained with augmentation"):
+        recipe.augmented_embedding(model.set_params(augment=False).fit(digits.images[:60], digits.target[:60]),
+                                   images, 3)
     for bad in ("NO_SUCH_RULE=1", "TARGET_STEPS", "np=1"):
         with pytest.raises(ValueError, match="NAME=VALUE"):
             recipe.apply_rules([bad])
