@@ -115,7 +115,9 @@ def test_mse_baseline_has_one_constant_std_equal_to_the_training_rms(sim):
 
 def test_heteroscedastic_gaussian_beats_the_constant_std_baseline(sim, fitted):
     train, test = sim
-    mse = GaussianUncertaintyRegressor("mse", random_state=0).fit(train.X, train.y)
+    # the same network as `fitted` (the defaults' five members: 2.1 times as long, a lead of 0.31 instead of 0.37)
+    mse = GaussianUncertaintyRegressor("mse", hidden_layer_sizes=(64, 64), n_members=1, linear_weight=0,
+                                       random_state=0).fit(train.X, train.y)
     assert fitted.score(test.X, test.y) > mse.score(test.X, test.y) + 0.2
 
 
