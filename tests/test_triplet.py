@@ -501,3 +501,23 @@ def test_cnn_members_side_by_side_are_separate_networks_and_pool_to_their_grid(p
     pooled = features.reshape(6, 8, pool_grid, 6 // pool_grid, pool_grid, 6 // pool_grid).mean(dim=(3, 5))
     np.testing.assert_allclose(alone[0](x[:, :1]).detach().numpy(),
                                alone[0].out(pooled.reshape(6, -1)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cnn_feature_maps_are_channels_last_with_the_values_of_the_default_layout():
+    torch.manual_seed(0)
+    last = SmallCNN(1, 6, width=4, blocks=2, members=2)
+    first = SmallCNN(1, 6, width=4, blocks=2, members=2, channels_last=False)
+    first.load_state_dict(last.state_dict())
+    conv = last.features[3].weight  # the second convolution: 4 input channels a member
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    x = torch.randn(8, 2, 12, 12)
+    out_last, out_first = last(x), first(x)
+    np.testing.assert_allclose(out_last.detach().numpy(), out_first.detach().numpy(), rtol=1e-5, atol=1e-6)
+    out_last.pow(2).sum().backward()
+    out_first.pow(2).sum().backward()
+    scale = float(conv.grad.abs().max())  # summed in another order: near-zero entries differ by rounding alone
+    np.testing.assert_allclose(conv.grad.numpy(), first.features[3].weight.grad.numpy(), rtol=1e-4,
+                               atol=1e-5 * scale)
+    del last.channels_last  # a network saved before the layout existed: the class's default, channels first
+    np.testing.assert_allclose(last(x.contiguous()).detach().numpy(), out_first.detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
