@@ -21,6 +21,7 @@ AUGMENT_MAX_SCALE = 0.1
 #: The CNN's last feature map is averaged to a ``POOL_GRID x POOL_GRID`` grid (1: global average pooling).
 POOL_GRID = 1
 
+
 def steps_per_epoch(n_samples, batch_size, n_identities=None, images_per_identity=4):
     """Gradient steps in one epoch of :class:`~sklearn_costs._training.IdentityBatchLoader`: a batch holds groups
     of ``images_per_identity`` images of at most ``batch_size // images_per_identity`` identities, so with fewer

@@ -248,7 +248,6 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.pool_grid = int(pool_grid)
-        self.members = members
         pooled = channels * self.pool_grid**2
         if members == 1:
             self.out = nn.Linear(pooled, embedding_dim)
