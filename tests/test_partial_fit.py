@@ -68,8 +68,7 @@ def test_a_fit_after_partial_fit_starts_afresh():
     assert model.n_iter_ == 3
 
 
-@pytest.mark.slow
-def test_embedder_trains_on_chunks_of_identities_it_keeps_adding():
+def test_embedder_trains_on_chunks_of_identities_it_keeps_adding():  # 0.9 s with the CNN channels last: not slow
     # the default CNN with one member and three epochs of each chunk, trained on every other image of the seen
     # digits (all of them: 2.6 times as long), clears both marks: recall@1 over all their images 0.966 (all: 0.976),
     # one-shot 0.683 (all: 0.658)
