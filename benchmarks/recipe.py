@@ -85,45 +85,45 @@ def augmented_embedding(model, images, n_views):
 
 def omniglot_fit(fold, seed, params, rules, tta=0):
     import faces
-    import torch
 
-    from sklearn_costs import TripletEmbedder
-
-    torch.set_num_threads(1)
-    apply_rules(rules)
     inputs, labels, extra = faces.load("omniglot")
     train = faces.splits("omniglot", labels, extra, 1)[fold]
     images = inputs["given"]
-    model = TripletEmbedder(random_state=seed, **params)
-    start = time.perf_counter()
-    model.fit(images[train], labels[train])
-    seconds = time.perf_counter() - start
+
     def accuracy(emb):
         return faces.within_alphabet_one_shot(emb, labels[~train], extra["alphabet"][~train], extra["drawer"][~train],
                                               random_state=fold)
 
-    tested = images[~train]
-    row = _row(model, accuracy(model.transform(tested)), seconds, fold=fold, seed=seed)
-    return {**row, f"one-shot, tta {tta}": accuracy(augmented_embedding(model, tested, tta))} if tta else row
+    return _fit_and_score(images[train], labels[train], images[~train], accuracy, seed, params, rules, tta,
+                          fold=fold)
 
 
 def digits_fit(seed, params, rules, tta=0):
     import faces
+
+    from sklearn_costs.metrics import one_shot_accuracy
+
+    images, labels, seen = faces.digits_protocol()
+    return _fit_and_score(images[seen], labels[seen], images[~seen], lambda emb: one_shot_accuracy(emb, labels[~seen]),
+                          seed, params, rules, tta)
+
+
+def _fit_and_score(images, labels, tested, accuracy, seed, params, rules, tta, **where):
+    """One fit of ``TripletEmbedder(random_state=seed, **params)`` under ``rules`` on one PyTorch thread, its
+    ``accuracy`` on the embeddings of ``tested`` (and of their ``tta`` augmented copies), as a row."""
     import torch
 
     from sklearn_costs import TripletEmbedder
-    from sklearn_costs.metrics import one_shot_accuracy
 
     torch.set_num_threads(1)
     apply_rules(rules)
-    images, labels, seen = faces.digits_protocol()
     model = TripletEmbedder(random_state=seed, **params)
     start = time.perf_counter()
-    model.fit(images[seen], labels[seen])
+    model.fit(images, labels)
     seconds = time.perf_counter() - start
-    row = _row(model, one_shot_accuracy(model.transform(images[~seen]), labels[~seen]), seconds, seed=seed)
+    row = _row(model, accuracy(model.transform(tested)), seconds, **where, seed=seed)
     if tta:
-        row[f"one-shot, tta {tta}"] = one_shot_accuracy(augmented_embedding(model, images[~seen], tta), labels[~seen])
+        row[f"one-shot, tta {tta}"] = accuracy(augmented_embedding(model, tested, tta))
     return row
 
 
