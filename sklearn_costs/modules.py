@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from ._embedder_settings import AUGMENT_MAX_ROTATION, AUGMENT_MAX_SCALE, AUGMENT_MAX_SHIFT
 from ._members import by_member
 
 ACTIVATIONS = {
@@ -312,11 +313,12 @@ class ImageAugment(nn.Module):
     One random affine map per image (rotation up to ``max_rotation`` degrees, scale within ``1 +- max_scale``,
     shift up to ``max_shift`` of the size), resampled bilinearly with border padding. With ``channels`` set, an
     input of more channels holds several copies of each image (:class:`ReplicateImages`), and each copy gets a map
-    of its own.
+    of its own. The default strengths are the TripletEmbedder's (``AUGMENT_MAX_*`` of
+    :mod:`sklearn_costs._embedder_settings`).
     """
 
-    def __init__(self, max_shift: float = 0.08, max_rotation: float = 10.0, max_scale: float = 0.1,
-                 flip: bool = True, channels: int | None = None):
+    def __init__(self, max_shift: float = AUGMENT_MAX_SHIFT, max_rotation: float = AUGMENT_MAX_ROTATION,
+                 max_scale: float = AUGMENT_MAX_SCALE, flip: bool = True, channels: int | None = None):
         super().__init__()
         self.max_shift = max_shift
         self.max_rotation = max_rotation

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from . import _embedder_settings as settings
+from . import _embedder_settings as settings  # the network's constants, read when a fit builds it (recipe.py --rule)
 from ._embedder_settings import (
     MAX_MEMBERS,
     MAX_SIDE,
