@@ -8,7 +8,13 @@ The candidate is estimator parameters (``--params``, JSON) and/or other values o
 - ``--data omniglot``: ``benchmarks/faces.py``'s 4 leave-two-alphabets-out folds (20-way within-alphabet one-shot
   on the held-out alphabets), one fit per fold and seed;
 - ``--data digits``: the demo's protocol (train on the 1,264 8x8 digits 0-6, 3-way one-shot on 7-9), one fit per
-  seed.
+  seed;
+- ``--data olivetti`` / ``--data orl``: ``benchmarks/faces.py``'s splits of the 40 people (30 train / 10 test; the
+  first ``--splits`` of them), 10-way one-shot accuracy on the test people, one fit per split and seed.
+
+``--identities N`` trains each Omniglot fold on ``N`` of its training characters (a random choice, the same for
+every seed and candidate): the same images and task with fewer identities, for a rule that depends on how many
+identities there are.
 
 Each fit runs in its own process with one PyTorch thread (``--jobs`` at a time), with ``random_state`` the seed.
 Without ``--params`` and ``--rule`` it measures the defaults, the row to compare with in the same run.
@@ -23,6 +29,8 @@ Usage::
     python benchmarks/recipe.py --data omniglot --rule TARGET_STEPS=6000
     python benchmarks/recipe.py --data omniglot --rule POOL_GRID=3
     python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5 --tta 8
+    python benchmarks/recipe.py --data orl --seeds 1 2 --params '{"loss": "multi_similarity"}'
+    python benchmarks/recipe.py --data omniglot --folds 0 1 --identities 60 --params '{"loss": "multi_similarity"}'
     python benchmarks/recipe.py --data omniglot --rule AUGMENT_MAX_SHIFT=0.12 AUGMENT_MAX_ROTATION=15 \
         AUGMENT_MAX_SCALE=0.2
 """
@@ -83,19 +91,43 @@ def augmented_embedding(model, images, n_views):
     return mean.reshape(len(images), -1)
 
 
-def omniglot_fit(fold, seed, params, rules, tta=0):
+def some_identities(labels, train, identities, random_state=0):
+    """The rows of ``train`` (a mask) whose label is one of ``identities`` of its labels, drawn at random
+    (``--identities``)."""
+    available = np.unique(labels[train])
+    if not 2 <= identities <= len(available):
+        raise ValueError(f"--identities {identities}: this split trains on 2 to {len(available)} identities")
+    kept = np.random.default_rng(random_state).choice(available, identities, replace=False)
+    return train & np.isin(labels, kept)
+
+
+def omniglot_fit(fold, seed, params, rules, tta=0, identities=None):
     import faces
 
     inputs, labels, extra = faces.load("omniglot")
     train = faces.splits("omniglot", labels, extra, 1)[fold]
     images = inputs["given"]
+    fitted = train if identities is None else some_identities(labels, train, identities, random_state=fold)
 
     def accuracy(emb):
         return faces.within_alphabet_one_shot(emb, labels[~train], extra["alphabet"][~train], extra["drawer"][~train],
                                               random_state=fold)
 
-    return _fit_and_score(images[train], labels[train], images[~train], accuracy, seed, params, rules, tta,
-                          fold=fold)
+    return _fit_and_score(images[fitted], labels[fitted], images[~train], accuracy, seed, params, rules, tta,
+                          fold=fold, identities=len(np.unique(labels[fitted])))
+
+
+def faces_fit(name, split, seed, params, rules, tta=0):
+    import faces
+
+    from sklearn_costs.metrics import one_shot_accuracy
+
+    inputs, labels, extra = faces.load(name)
+    train = faces.splits(name, labels, extra, 1)[split]
+    images = inputs["given"]
+    return _fit_and_score(images[train], labels[train], images[~train],
+                          lambda emb: one_shot_accuracy(emb, labels[~train], random_state=split), seed, params, rules,
+                          tta, split=split)
 
 
 def digits_fit(seed, params, rules, tta=0):
@@ -134,16 +166,23 @@ def _row(model, accuracy, seconds, **where):
 
 def _run(job):
     kind, args = job
-    return omniglot_fit(*args) if kind == "omniglot" else digits_fit(*args)
+    if kind == "omniglot":
+        return omniglot_fit(*args)
+    if kind == "digits":
+        return digits_fit(*args)
+    return faces_fit(kind, *args)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", choices=["omniglot", "digits"], default="digits")
+    parser.add_argument("--data", choices=["omniglot", "digits", "olivetti", "orl"], default="digits")
     parser.add_argument("--params", default="{}", help="TripletEmbedder parameters as JSON")
     parser.add_argument("--rule", nargs="*", default=[], metavar="NAME=VALUE", help="a rule constant's value")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3], help="Omniglot folds")
+    parser.add_argument("--identities", type=int, default=None, metavar="N",
+                        help="train each Omniglot fold on N of its characters")
+    parser.add_argument("--splits", type=int, default=4, help="the first faces splits")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--tta", type=int, default=0, metavar="N",
                         help="also score the mean embedding of each held-out image and N augmented copies")
@@ -151,9 +190,13 @@ def main(argv=None):
     params = json.loads(args.params)
     apply_rules(args.rule)  # fails here, before any fit, on an unknown name
     if args.data == "omniglot":
-        jobs = [("omniglot", (fold, seed, params, args.rule, args.tta)) for seed in args.seeds for fold in args.folds]
-    else:
+        jobs = [("omniglot", (fold, seed, params, args.rule, args.tta, args.identities))
+                for seed in args.seeds for fold in args.folds]
+    elif args.data == "digits":
         jobs = [("digits", (seed, params, args.rule, args.tta)) for seed in args.seeds]
+    else:
+        jobs = [(args.data, (split, seed, params, args.rule, args.tta))
+                for seed in args.seeds for split in range(args.splits)]
     rows = []
     with ProcessPoolExecutor(args.jobs) as pool:
         for row in pool.map(_run, jobs):
@@ -161,8 +204,8 @@ def main(argv=None):
             rows.append(row)
     for column in ["one-shot"] + ([f"one-shot, tta {args.tta}"] if args.tta else []):
         accuracy = np.array([row[column] for row in rows])
-        if args.data == "omniglot":  # the mean of the folds per seed, then over seeds
-            accuracy = accuracy.reshape(len(args.seeds), len(args.folds)).mean(1)
+        if args.data != "digits":  # the mean of the folds or splits per seed, then over seeds
+            accuracy = accuracy.reshape(len(args.seeds), -1).mean(1)
         spread = f" +- {accuracy.std(ddof=1):.3f}" if len(accuracy) > 1 else ""
         print(f"{args.data}, params {params}, rules {args.rule}: {column} {accuracy.mean():.3f}{spread} "
               f"(seeds {args.seeds}), fit {np.mean([row['fit s'] for row in rows]):.0f} s per fit")

@@ -20,6 +20,25 @@ AUGMENT_MAX_ROTATION = 10.0
 AUGMENT_MAX_SCALE = 0.1
 #: The CNN's last feature map is averaged to a ``POOL_GRID x POOL_GRID`` grid (1: global average pooling).
 POOL_GRID = 1
+#: ``loss="auto"`` trains with the multi-similarity loss on at most this many identities, the triplet loss above.
+MULTI_SIMILARITY_MAX_IDENTITIES = 100
+
+
+def embedding_loss(n_identities):
+    """The loss that ``loss="auto"`` trains with on ``n_identities`` identities: ``"multi_similarity"`` on at
+    most ``MULTI_SIMILARITY_MAX_IDENTITIES``, ``"triplet"`` on more.
+
+    Measured with every other setting at its default (docs/benchmarks.rst): the multi-similarity loss, which
+    weighs every positive and negative pair of a batch by how hard it is, gives the better one-shot accuracy on
+    few identities (the 7 digits, the 30 people of Olivetti and of ORL), and the triplet loss with semi-hard
+    mining on many (Omniglot's 182 training characters).
+
+    Examples
+    --------
+    >>> embedding_loss(30), embedding_loss(182)
+    ('multi_similarity', 'triplet')
+    """
+    return "multi_similarity" if n_identities <= MULTI_SIMILARITY_MAX_IDENTITIES else "triplet"
 
 
 def steps_per_epoch(n_samples, batch_size, n_identities=None, images_per_identity=4):

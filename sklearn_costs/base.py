@@ -313,7 +313,12 @@ class NeuralCostEstimator(NetLifecycle, ParameterChecks, BaseEstimator):
             del self._partial_fit_continues
 
     def _resolve_loss(self):
-        return get_loss(self.loss, self._task, estimator=type(self).__name__, **self._loss_options())
+        return get_loss(self._loss_choice(), self._task, estimator=type(self).__name__, **self._loss_options())
+
+    def _loss_choice(self):
+        """Hook: the loss that :meth:`_resolve_loss` resolves: the ``loss`` parameter, or the loss that an
+        estimator's own ``"auto"`` stands for in this fit."""
+        return self.loss
 
     def _optimizer(self):
         return OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer

@@ -23,14 +23,16 @@ from ._embedder_settings import (
     MAX_SIDE,
     MEMBER_ROWS,
     MIN_SIDE,
+    MULTI_SIMILARITY_MAX_IDENTITIES,
     TARGET_STEPS,
+    embedding_loss,
     resolve_embedder_settings,
     steps_per_epoch,
 )
 from ._images import CHANNEL_COUNTS, ImageInput, as_network_input, image_layout
 from ._members import by_member, members_objective
 from ._training import Criterion, IdentityBatchLoader
-from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT, validated_sample_weight
+from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, LOSS, POSITIVE_INT, validated_sample_weight
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
 from .losses.embedding import PAIR_MINER_CONSTRAINT, TRIPLET_CONSTRAINTS
 from .modules import (
@@ -45,8 +47,9 @@ from .modules import (
 )
 
 #: Importable from here as before the split into modules.
-__all__ = ["CHANNEL_COUNTS", "MAX_MEMBERS", "MAX_SIDE", "MEMBER_ROWS", "MIN_SIDE", "TARGET_STEPS", "TripletEmbedder",
-           "as_network_input", "image_layout", "resolve_embedder_settings", "steps_per_epoch"]
+__all__ = ["CHANNEL_COUNTS", "MAX_MEMBERS", "MAX_SIDE", "MEMBER_ROWS", "MIN_SIDE", "MULTI_SIMILARITY_MAX_IDENTITIES",
+           "TARGET_STEPS", "TripletEmbedder", "as_network_input", "embedding_loss", "image_layout",
+           "resolve_embedder_settings", "steps_per_epoch"]
 
 
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "
@@ -79,10 +82,13 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
 
     Parameters
     ----------
-    loss : str, Loss subclass or instance, default="triplet"
+    loss : "auto", str, Loss subclass or instance, default="triplet"
         An ``"embedding"`` loss: ``"triplet"``, ``"soft_margin_triplet"``, ``"contrastive"``,
         ``"multi_similarity"`` (Wang et al. 2019, with its pair miner), ``"proxy_anchor"`` (Kim et al. 2020: a
-        proxy per identity, learned with the network, one set per member), or a plugin's.
+        proxy per identity, learned with the network, one set per member), or a plugin's. ``"auto"``:
+        ``"multi_similarity"`` on at most 100 identities, ``"triplet"`` on more
+        (:func:`~sklearn_costs.triplet.embedding_loss`; a warm start or a continuing ``partial_fit`` keeps the loss
+        the network was trained with); ``loss_`` is the loss it stood for.
     embedding_dim : int >= 1, default=64
         Dimension of each member's embedding; ``transform`` returns ``n_members_ * embedding_dim`` columns.
     margin : float > 0 or None, default=None
@@ -138,6 +144,7 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
         proxy loss's proxies.
     net_ : skorch.NeuralNet
     loss_ : Loss
+        The loss trained with (``loss="auto"`` resolved).
     history_ : pandas.DataFrame
     n_iter_ : int
     n_features_in_ : int
@@ -178,6 +185,7 @@ miner_
                            "cnn_width", "cnn_blocks")
     _parameter_constraints: dict = {
         **NeuralCostEstimator._parameter_constraints,
+        "loss": [LOSS, AUTO],
         "embedding_dim": [POSITIVE_INT],
         "margin": [*TRIPLET_CONSTRAINTS["margin"], None],
         "miner": [*PAIR_MINER_CONSTRAINT, AUTO],  # each loss checks the miners it takes
@@ -253,6 +261,15 @@ miner_
     # A batch holds P identities x K images, and a larger one changes which triplets the miner finds: the
     # embedder's accuracy at GPU-sized batches has not been measured, so "auto" takes the CPU's rule everywhere.
     _device_aware_batch = False
+
+    def _loss_choice(self):
+        if not (isinstance(self.loss, str) and self.loss == "auto"):
+            return self.loss
+        if self.warm_start and hasattr(self, "net_"):
+            # a fit that continues the fitted network (a warm start, a continuing partial_fit) keeps the loss it
+            # was trained with: the identities, which the rule counts, may change from one call to the next
+            return self.loss_
+        return embedding_loss(len(self.classes_))
 
     def _criterion(self, loss):
         return _MemberCriterion(loss, self.n_members_, self.normalize, identities=self.classes_,

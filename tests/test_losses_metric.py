@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skorch.history import History
 
 from sklearn_costs import TripletEmbedder, persistence
+from sklearn_costs import _embedder_settings
 from sklearn_costs._training import EarlyStopping
 from sklearn_costs.losses import (
     MultiSimilarityLoss,
@@ -28,7 +29,7 @@ from sklearn_costs.losses import (
     loss_options,
 )
 from sklearn_costs.metrics import recall_at_1
-from sklearn_costs.triplet import _MemberCriterion
+from sklearn_costs.triplet import MULTI_SIMILARITY_MAX_IDENTITIES, _MemberCriterion, embedding_loss
 
 
 def _batch(seed, rows=24, identities=6, dim=8):
@@ -413,3 +414,43 @@ def test_the_proxies_train_on_the_gpu_and_move_with_the_model():
     moved = on_cpu.net_.criterion_.learned["proxies"]
     assert moved.device.type == "cpu" and on_cpu.net_.optimizer_.state[moved]["exp_avg"].device.type == "cpu"
     assert np.isfinite(on_cpu.transform(X)).all()
+
+
+# ----------------------------------------------------------------------------------------------- loss="auto"
+
+
+def test_auto_takes_multi_similarity_on_few_identities_and_the_triplet_loss_on_many(monkeypatch):
+    assert [embedding_loss(n) for n in (2, 30, MULTI_SIMILARITY_MAX_IDENTITIES, MULTI_SIMILARITY_MAX_IDENTITIES + 1,
+                                        1000)] == ["multi_similarity"] * 3 + ["triplet"] * 2
+    monkeypatch.setattr(_embedder_settings, "MULTI_SIMILARITY_MAX_IDENTITIES", 5)  # recipe.py --rule sets it so
+    X, y = _identities(6, 4)
+    few = _embedder("auto", max_epochs=1).fit(X[y < 5], y[y < 5])
+    many = _embedder("auto", max_epochs=1, margin=0.3).fit(X, y)
+    assert (type(few.loss_), few.miner_) == (MultiSimilarityLoss, "multi_similarity")
+    assert (type(many.loss_), many.loss_.margin, many.miner_) == (TripletLoss, 0.3, "semi_hard")
+    assert many.get_params()["loss"] == "auto"  # the parameter as given; loss_ says what it stood for
+
+
+@pytest.mark.parametrize("continuing", ["partial_fit", "warm_start"])
+def test_auto_keeps_the_fitted_networks_loss_when_training_continues_on_more_identities(monkeypatch, continuing):
+    monkeypatch.setattr(_embedder_settings, "MULTI_SIMILARITY_MAX_IDENTITIES", 5)
+    X, y = _identities(8, 4)
+    first = y < 4
+    model = _embedder("auto", max_epochs=1, early_stopping=False)
+    if continuing == "partial_fit":
+        model.partial_fit(X[first], y[first]).partial_fit(X, y)
+    else:
+        model.fit(X[first], y[first]).set_params(warm_start=True).fit(X, y)
+    assert type(model.loss_) is MultiSimilarityLoss and len(model.classes_) == 8
+    assert model.n_iter_ == 2  # continued, not started afresh
+    assert type(model.set_params(warm_start=False).fit(X, y).loss_) is TripletLoss  # a new network: the rule again
+
+
+def test_grid_search_tries_auto_beside_the_losses_it_stands_for():
+    X, y = _identities(8, 6)
+    search = GridSearchCV(_embedder("auto", max_epochs=2, early_stopping=False),
+                          {"loss": ["auto", "triplet"]}, cv=2).fit(X, y)
+    assert list(search.cv_results_["param_loss"]) == ["auto", "triplet"]
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    best = {"auto": MultiSimilarityLoss, "triplet": TripletLoss}[search.best_params_["loss"]]  # 8 identities
+    assert type(search.best_estimator_.loss_) is best

@@ -458,7 +458,7 @@ def test_the_recipe_benchmark_sets_rule_constants_and_refuses_unknown_ones(monke
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     monkeypatch.setattr(settings, "TARGET_STEPS", settings.TARGET_STEPS)  # restored after the test
     monkeypatch.setattr(training, "MIN_IDENTITIES_HELD_OUT_WHOLE", training.MIN_IDENTITIES_HELD_OUT_WHOLE)
-    for name in ("POOL_GRID", "AUGMENT_MAX_ROTATION"):
+    for name in ("POOL_GRID", "AUGMENT_MAX_ROTATION", "MULTI_SIMILARITY_MAX_IDENTITIES"):
         monkeypatch.setattr(settings, name, getattr(settings, name))
     recipe = __import__("recipe")
     recipe.apply_rules(["TARGET_STEPS=6000", "MIN_IDENTITIES_HELD_OUT_WHOLE=10", "POOL_GRID=2",
@@ -483,6 +483,18 @@ def test_the_recipe_benchmark_sets_rule_constants_and_refuses_unknown_ones(monke
     for bad in ("NO_SUCH_RULE=1", "TARGET_STEPS", "np=1"):
         with pytest.raises(ValueError, match="NAME=VALUE"):
             recipe.apply_rules([bad])
+    recipe.apply_rules(["MULTI_SIMILARITY_MAX_IDENTITIES=3"])  # loss="auto" takes the threshold set
+    assert type(TripletEmbedder(loss="auto", embedding_dim=4, max_epochs=1, random_state=0).fit(
+        digits.images[:60], digits.target[:60]).loss_).__name__ == "TripletLoss"
+    # --identities: the training rows of that many of the split's identities, the same draw every time
+    labels = np.repeat(np.arange(10), 3)
+    train = labels < 8
+    kept = recipe.some_identities(labels, train, 5, random_state=1)
+    assert len(np.unique(labels[kept])) == 5 and not (kept & ~train).any()
+    assert np.bincount(labels[kept]).max() == 3  # whole identities
+    np.testing.assert_array_equal(kept, recipe.some_identities(labels, train, 5, random_state=1))
+    with pytest.raises(ValueError, match="trains on 2 to 8 identities"):
+        recipe.some_identities(labels, train, 9)
 
 
 @pytest.mark.parametrize("pool_grid", [1, 3])
