@@ -47,9 +47,11 @@ print(f"{source}: {len(images)} images of {len(identities)} identities; {len(tes
 # ----------------------------
 # Image-shaped input selects the small CNN (two blocks suit 16x16 or 8x8 images). Batches hold several images of
 # several people (P x K), so that the semi-hard miner always finds positives and negatives. With ten photos per
-# person, random small rotations, scalings, shifts and flips (``augment=True``) are what keeps the network from
-# memorising the training people.
-embedder = TripletEmbedder(embedding_dim=32, margin=0.2, cnn_blocks=2, augment=True, max_epochs=15, random_state=0)
+# person, random small rotations, scalings and shifts (``augment=True``) are what keeps the network from
+# memorising the training people. ``loss="triplet"``: the defaults' ``loss="auto"`` would take the multi-similarity
+# loss for 30 people (sklearn_costs.triplet.embedding_loss); this example shows the triplet loss.
+embedder = TripletEmbedder(loss="triplet", embedding_dim=32, margin=0.2, cnn_blocks=2, augment=True, max_epochs=15,
+                           random_state=0)
 embedder.fit(images[seen], people[seen])
 print(f"{embedder.n_iter_} epochs; recall@1 on the unseen people: {embedder.score(images[~seen], people[~seen]):.3f}")
 

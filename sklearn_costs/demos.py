@@ -238,7 +238,8 @@ def embedding_demo(output: Path, size: str = "default"):
     nca.fit(flat_seen, y_seen)
     add("PCA(30) + NCA(16)", nca.transform(flat_new), time.perf_counter() - start)
     # The default: its "auto" settings enlarge the 8x8 digits to 16x16 for a two-block CNN, augment them and train
-    # five networks side by side. --quick (the test suite's run) caps the epochs and says so.
+    # five networks side by side with the multi-similarity loss (seven identities). --quick (the test suite's run)
+    # caps the epochs and says so.
     name = "TripletEmbedder() defaults" + (", max_epochs=5 (--quick)" if quick else "")
     embedder = TripletEmbedder(random_state=0, **({"max_epochs": 5} if quick else {}))
     print(f"fitting {name} (verbose=1: the settings it resolves, then one line per epoch)")

@@ -32,7 +32,7 @@ from ._embedder_settings import (
 from ._images import CHANNEL_COUNTS, ImageInput, as_network_input, image_layout
 from ._members import by_member, members_objective
 from ._training import Criterion, IdentityBatchLoader
-from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, LOSS, POSITIVE_INT, validated_sample_weight
+from ._validation import AUTO, IMAGE_SHAPE, IMAGE_SIZE, POSITIVE_INT, validated_sample_weight
 from .base import NeuralCostEstimator, fill_common_parameters, keeps_state_on_error, shared_arguments
 from .losses.embedding import PAIR_MINER_CONSTRAINT, TRIPLET_CONSTRAINTS
 from .modules import (
@@ -72,8 +72,11 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
     shrinking or inflating the whole space. A new person is then recognised from a single photo by the nearest
     neighbour in embedding space: put the embedder in front of ``KNeighborsClassifier(1)``.
 
-    Other losses are one parameter away (``loss="multi_similarity"``, ``loss="proxy_anchor"``, ...), and so
-    ``GridSearchCV`` can try them. A proxy loss learns a proxy per identity of ``classes_`` with the network (each
+    By default (``loss="auto"``) the network trains with that triplet loss on data of many identities, and with
+    the multi-similarity loss (Wang et al. 2019: every pair of a batch weighed by how hard it is) on data of at most
+    100 identities, where it was measured to recognise new identities better (docs/benchmarks.rst); ``loss_`` says
+    which. Every loss is one parameter away (``loss="triplet"``, ``loss="multi_similarity"``,
+    ``loss="proxy_anchor"``, ...), and so ``GridSearchCV`` can try them. A proxy loss learns a proxy per identity of ``classes_`` with the network (each
     member its own), held by the net's criterion (``net_.criterion_.learned``) and saved with the model. A warm
     start or a continuing ``partial_fit`` keeps the proxies of the identities it saw before, by label, and starts
     new ones for new identities (a warm start drops those absent from its ``y``). The identities held out for
@@ -82,7 +85,7 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
 
     Parameters
     ----------
-    loss : "auto", str, Loss subclass or instance, default="triplet"
+    loss : "auto", str, Loss subclass or instance, default="auto"
         An ``"embedding"`` loss: ``"triplet"``, ``"soft_margin_triplet"``, ``"contrastive"``,
         ``"multi_similarity"`` (Wang et al. 2019, with its pair miner), ``"proxy_anchor"`` (Kim et al. 2020: a
         proxy per identity, learned with the network, one set per member), or a plugin's. ``"auto"``:
@@ -185,7 +188,6 @@ miner_
                            "cnn_width", "cnn_blocks")
     _parameter_constraints: dict = {
         **NeuralCostEstimator._parameter_constraints,
-        "loss": [LOSS, AUTO],
         "embedding_dim": [POSITIVE_INT],
         "margin": [*TRIPLET_CONSTRAINTS["margin"], None],
         "miner": [*PAIR_MINER_CONSTRAINT, AUTO],  # each loss checks the miners it takes
@@ -204,7 +206,7 @@ miner_
 
     def __init__(
         self,
-        loss="triplet",
+        loss="auto",
         *,
         embedding_dim=64,
         margin=None,
@@ -269,7 +271,10 @@ miner_
             # a fit that continues the fitted network (a warm start, a continuing partial_fit) keeps the loss it
             # was trained with: the identities, which the rule counts, may change from one call to the next
             return self.loss_
-        return embedding_loss(len(self.classes_))
+        chosen = embedding_loss(len(self.classes_))
+        if self.verbose:
+            print(f"{type(self).__name__} loss='auto': {chosen!r} ({len(self.classes_)} identities)")
+        return chosen
 
     def _criterion(self, loss):
         return _MemberCriterion(loss, self.n_members_, self.normalize, identities=self.classes_,

@@ -63,7 +63,7 @@ def test_soft_margin_refuses_a_margin_and_keeps_its_own_miner(identities):
 
 
 def test_the_margin_reaches_triplet_and_contrastive_losses_and_instances(identities):
-    default = _embedder().fit(*identities)
+    default = _embedder(loss="triplet").fit(*identities)
     assert (default.loss_.margin, default.miner_) == (TripletLoss().margin, "semi_hard")
     assert _embedder(loss="contrastive").fit(*identities).loss_.margin == 1.0  # the contrastive loss's own
     model = _embedder(loss=TripletLoss(margin=0.1, miner="all"), margin=0.7).fit(*identities)

@@ -389,9 +389,10 @@ def test_early_stopping_restores_the_best_epochs_proxies_with_its_weights():
     assert pickle.loads(pickle.dumps(stopping)).best_criterion_state_ is None
 
 
-def test_the_default_stays_the_triplet_loss():
-    assert TripletEmbedder().loss == "triplet"
-    assert isinstance(get_loss(TripletEmbedder().loss, "embedding"), TripletLoss)
+def test_the_default_chooses_the_loss_and_the_triplet_loss_is_one_parameter_away():
+    assert TripletEmbedder().loss == "auto"
+    X, y = _identities(6, 4)
+    assert isinstance(_embedder("triplet", max_epochs=1).fit(X, y).loss_, TripletLoss)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
