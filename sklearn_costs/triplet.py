@@ -76,8 +76,10 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
     the multi-similarity loss (Wang et al. 2019: every pair of a batch weighed by how hard it is) on data of at most
     100 identities, where it was measured to recognise new identities better (docs/benchmarks.rst); ``loss_`` says
     which. Every loss is one parameter away (``loss="triplet"``, ``loss="multi_similarity"``,
-    ``loss="proxy_anchor"``, ...), and so ``GridSearchCV`` can try them. A proxy loss learns a proxy per identity of ``classes_`` with the network (each
-    member its own), held by the net's criterion (``net_.criterion_.learned``) and saved with the model. A warm
+    ``loss="proxy_anchor"``, ...), and so ``GridSearchCV`` can try them.
+
+    A proxy loss learns a proxy per identity of ``classes_`` with the network (each member its own), held by the
+    net's criterion (``net_.criterion_.learned``) and saved with the model. A warm
     start or a continuing ``partial_fit`` keeps the proxies of the identities it saw before, by label, and starts
     new ones for new identities (a warm start drops those absent from its ``y``). The identities held out for
     early stopping never train their proxies: their validation loss takes each one's mean embedding in the batch

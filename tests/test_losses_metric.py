@@ -17,8 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.history import History
 
-from sklearn_costs import TripletEmbedder, persistence
-from sklearn_costs import _embedder_settings
+from sklearn_costs import TripletEmbedder, _embedder_settings, persistence
 from sklearn_costs._training import EarlyStopping
 from sklearn_costs.losses import (
     MultiSimilarityLoss,
