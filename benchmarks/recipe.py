@@ -187,6 +187,8 @@ def main(argv=None):
     parser.add_argument("--tta", type=int, default=0, metavar="N",
                         help="also score the mean embedding of each held-out image and N augmented copies")
     args = parser.parse_args(argv)
+    if args.identities is not None and args.data != "omniglot":
+        parser.error("--identities subsamples the Omniglot folds' characters; it needs --data omniglot")
     params = json.loads(args.params)
     apply_rules(args.rule)  # fails here, before any fit, on an unknown name
     if args.data == "omniglot":

@@ -93,7 +93,10 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
         proxy per identity, learned with the network, one set per member), or a plugin's. ``"auto"``:
         ``"multi_similarity"`` on at most 100 identities, ``"triplet"`` on more
         (:func:`~sklearn_costs.triplet.embedding_loss`; a warm start or a continuing ``partial_fit`` keeps the loss
-        the network was trained with); ``loss_`` is the loss it stood for.
+        the network was trained with); ``loss_`` is the loss it stood for. It counts the identities of each fit's
+        ``y``: in a cross-validation whose training folds hold fewer identities than the whole data, the folds may
+        be scored with one loss and the refit trained with the other, so search over named losses. ``"auto"``
+        takes no ``margin`` or ``miner`` (they mean other things to the two losses): name the loss to set them.
     embedding_dim : int >= 1, default=64
         Dimension of each member's embedding; ``transform`` returns ``n_members_ * embedding_dim`` columns.
     margin : float > 0 or None, default=None
@@ -101,13 +104,13 @@ class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
         is learned. None keeps the loss's own margin (0.2 for ``"triplet"``, 1.0 for ``"contrastive"``, 0.1 for
         ``"proxy_anchor"`` and for the pair mining of ``"multi_similarity"``); a loss without one
         (``"soft_margin_triplet"``) refuses any other value. Set on the estimator, it also applies to a loss given
-        as an instance.
+        as an instance. With ``loss="auto"`` it must stay None.
     miner : {"auto", "semi_hard", "batch_hard", "all", "multi_similarity"} or callable, default="auto"
         Triplet (or pair) mining within a batch. ``"auto"`` keeps the loss's own miner (semi-hard for
         ``"triplet"``: batch-hard stalls when a batch holds near-duplicate identities; batch-hard for
         ``"soft_margin_triplet"``; the multi-similarity pair miner for ``"multi_similarity"``, which also takes the
         triplet miners), reported as ``miner_``; a loss without mining (``"contrastive"``, ``"proxy_anchor"``)
-        refuses any other value.
+        refuses any other value. With ``loss="auto"`` it must stay ``"auto"``.
     normalize : bool, default=True
         L2-normalise the embeddings (distances then lie in [0, 4] for the squared Euclidean distance).
     module : {"auto", "mlp", "cnn"} or torch.nn.Module, default="auto"
@@ -269,13 +272,27 @@ miner_
     def _loss_choice(self):
         if not (isinstance(self.loss, str) and self.loss == "auto"):
             return self.loss
+        options = self._loss_options()
+        if options:
+            # a margin or miner means something else to each loss "auto" may pick (a triplet margin is a squared
+            # distance, the multi-similarity one a gap in cosine similarity): the user names the loss they set
+            raise ValueError(
+                f"{', '.join(f'{k}={v!r}' for k, v in options.items())} with loss='auto': the loss, and so what "
+                f"{'these options mean' if len(options) > 1 else 'this option means'}, depends on the number of "
+                "identities (the multi-similarity loss on at most "
+                f"{settings.MULTI_SIMILARITY_MAX_IDENTITIES}, the triplet loss above). Name the loss the option "
+                "is for, e.g. loss='triplet' or loss='multi_similarity', or leave margin=None and miner='auto'."
+            )
         if self.warm_start and hasattr(self, "net_"):
             # a fit that continues the fitted network (a warm start, a continuing partial_fit) keeps the loss it
             # was trained with: the identities, which the rule counts, may change from one call to the next
-            return self.loss_
-        chosen = embedding_loss(len(self.classes_))
+            chosen, why = type(self.loss_), "the fitted network's, which this fit continues"
+        else:
+            chosen = embedding_loss(len(self.classes_))
+            why = f"{len(self.classes_)} identities"
         if self.verbose:
-            print(f"{type(self).__name__} loss='auto': {chosen!r} ({len(self.classes_)} identities)")
+            name = getattr(chosen, "name", chosen)
+            print(f"{type(self).__name__} loss='auto': {name!r} ({why})")
         return chosen
 
     def _criterion(self, loss):

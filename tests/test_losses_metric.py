@@ -391,6 +391,8 @@ def test_early_stopping_restores_the_best_epochs_proxies_with_its_weights():
 def test_the_default_chooses_the_loss_and_the_triplet_loss_is_one_parameter_away():
     assert TripletEmbedder().loss == "auto"
     X, y = _identities(6, 4)
+    default = TripletEmbedder(hidden_layer_sizes=(8,), embedding_dim=4, max_epochs=1, random_state=0).fit(X, y)
+    assert isinstance(default.loss_, MultiSimilarityLoss)  # 6 identities
     assert isinstance(_embedder("triplet", max_epochs=1).fit(X, y).loss_, TripletLoss)
 
 
@@ -425,14 +427,26 @@ def test_auto_takes_multi_similarity_on_few_identities_and_the_triplet_loss_on_m
     monkeypatch.setattr(_embedder_settings, "MULTI_SIMILARITY_MAX_IDENTITIES", 5)  # recipe.py --rule sets it so
     X, y = _identities(6, 4)
     few = _embedder("auto", max_epochs=1).fit(X[y < 5], y[y < 5])
-    many = _embedder("auto", max_epochs=1, margin=0.3).fit(X, y)
+    many = _embedder("auto", max_epochs=1).fit(X, y)
     assert (type(few.loss_), few.miner_) == (MultiSimilarityLoss, "multi_similarity")
-    assert (type(many.loss_), many.loss_.margin, many.miner_) == (TripletLoss, 0.3, "semi_hard")
+    assert (type(many.loss_), many.loss_.margin, many.miner_) == (TripletLoss, TripletLoss().margin, "semi_hard")
     assert many.get_params()["loss"] == "auto"  # the parameter as given; loss_ says what it stood for
 
 
+@pytest.mark.parametrize("option", [{"margin": 0.3}, {"miner": "multi_similarity"}, {"miner": "batch_hard"}])
+def test_auto_refuses_a_margin_or_miner_whose_meaning_depends_on_the_loss_it_picks(option):
+    X, y = _identities(6, 4)
+    model = _embedder("auto", max_epochs=1).fit(X, y)
+    before = model.transform(X)
+    with pytest.raises(ValueError, match=r"with loss='auto'.*Name the loss the option is for"):
+        model.set_params(**option).fit(X, y)
+    np.testing.assert_array_equal(model.transform(X), before)  # the fitted model is left as it was
+    assert type(model.set_params(loss="multi_similarity").fit(X, y).loss_) is MultiSimilarityLoss
+
+
 @pytest.mark.parametrize("continuing", ["partial_fit", "warm_start"])
-def test_auto_keeps_the_fitted_networks_loss_when_training_continues_on_more_identities(monkeypatch, continuing):
+def test_auto_keeps_the_fitted_networks_loss_when_training_continues_on_more_identities(monkeypatch, continuing,
+                                                                                         capsys):
     monkeypatch.setattr(_embedder_settings, "MULTI_SIMILARITY_MAX_IDENTITIES", 5)
     X, y = _identities(8, 4)
     first = y < 4
@@ -443,6 +457,11 @@ def test_auto_keeps_the_fitted_networks_loss_when_training_continues_on_more_ide
         model.fit(X[first], y[first]).set_params(warm_start=True).fit(X, y)
     assert type(model.loss_) is MultiSimilarityLoss and len(model.classes_) == 8
     assert model.n_iter_ == 2  # continued, not started afresh
+    model.set_params(verbose=1)
+    model.partial_fit(X, y) if continuing == "partial_fit" else model.fit(X, y)
+    said = capsys.readouterr().out
+    assert "loss='auto': 'multi_similarity' (the fitted network's, which this fit continues)" in said
+    model.set_params(verbose=0)
     assert type(model.set_params(warm_start=False).fit(X, y).loss_) is TripletLoss  # a new network: the rule again
 
 

@@ -261,7 +261,7 @@ def test_explicit_values_override_auto(digits):
     images, labels = digits
     explicit = dict(module="cnn", input_size=(8, 8), cnn_blocks=1, cnn_width=4, n_members=2, augment=False,
                     max_epochs=2, n_iter_no_change=7, miner="batch_hard")
-    model = TripletEmbedder(embedding_dim=8, random_state=0, **explicit).fit(images[:200], labels[:200])
+    model = TripletEmbedder("triplet", embedding_dim=8, random_state=0, **explicit).fit(images[:200], labels[:200])
     assert {k: getattr(model, ("module_kind" if k == "module" else k) + "_") for k in explicit} == explicit
     assert model.n_iter_ == 2 and model.loss_.miner == "batch_hard"
     convs = [m for m in model.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
