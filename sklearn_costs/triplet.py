@@ -53,7 +53,7 @@ __all__ = ["CHANNEL_COUNTS", "MAX_MEMBERS", "MAX_SIDE", "MEMBER_ROWS", "MIN_SIDE
 
 
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "
-                        "people it never saw; with fewer than four identities, a share of each identity's rows",
+                        "people it never saw; with fewer than ten identities, a share of each identity's rows",
                         epochs_type='int >= 1 or "auto"', patience_type='int >= 1 or "auto"',
                         epochs_doc='\n        ``"auto"``: about 3000 gradient steps (of identity batches, which are '
                                    'smaller with few identities), 20 to 300 epochs.',
