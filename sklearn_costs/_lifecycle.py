@@ -56,6 +56,11 @@ class NetLifecycle:
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+    def _continues_fitted_net(self) -> bool:
+        """Whether this fit continues training the fitted net (``warm_start``, which a continuing ``partial_fit``
+        sets) rather than building a new one."""
+        return self.warm_start and hasattr(self, "net_")
+
     def _fit_tensors(self, X: np.ndarray, y: np.ndarray, loss, sample_weight: np.ndarray | None = None):
         """Train on validated arrays (with validated sample weights, or None): a new net, or with ``warm_start``
         (and in a continuing ``partial_fit``) the fitted one continued. The fitted state changes only if training
@@ -69,7 +74,7 @@ class NetLifecycle:
         wt = None if sample_weight is None else as_tensor((sample_weight / sample_weight.max()).astype(np.float32),
                                                           device)
         spec = self._network_spec(Xt, yt, loss, hidden)
-        previous = self.net_ if self.warm_start and hasattr(self, "net_") else None
+        previous = self.net_ if self._continues_fitted_net() else None
         if previous is not None:
             self._check_warm_start(spec)
         # a continued net draws new batches (and dropout masks): the epochs so far offset the seed

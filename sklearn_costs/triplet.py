@@ -283,9 +283,9 @@ miner_
                 f"{settings.MULTI_SIMILARITY_MAX_IDENTITIES}, the triplet loss above). Name the loss the option "
                 "is for, e.g. loss='triplet' or loss='multi_similarity', or leave margin=None and miner='auto'."
             )
-        if self.warm_start and hasattr(self, "net_"):
-            # a fit that continues the fitted network (a warm start, a continuing partial_fit) keeps the loss it
-            # was trained with: the identities, which the rule counts, may change from one call to the next
+        if self._continues_fitted_net():
+            # a fit that continues the fitted network keeps the loss it was trained with: the identities, which
+            # the rule counts, may change from one call to the next
             chosen, why = type(self.loss_), "the fitted network's, which this fit continues"
         else:
             chosen = embedding_loss(len(self.classes_))
