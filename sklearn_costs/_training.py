@@ -149,6 +149,18 @@ class MemberSliceLoader(SliceLoader):
 MIN_IDENTITIES_HELD_OUT_WHOLE = 10
 
 
+def holds_out_whole_identities(n_identities):
+    """Whether early stopping on data of ``n_identities`` identities holds out whole identities (at least
+    ``MIN_IDENTITIES_HELD_OUT_WHOLE``), or a share of each identity's rows.
+
+    Examples
+    --------
+    >>> holds_out_whole_identities(7), holds_out_whole_identities(30)
+    (False, True)
+    """
+    return n_identities >= MIN_IDENTITIES_HELD_OUT_WHOLE
+
+
 def _rows_of_each_label(labels, fraction, generator):
     """A boolean mask of about ``fraction`` of the rows of each label (at least one, never all), drawn with
     ``generator``."""
@@ -207,7 +219,7 @@ class ValidationSplit:
         if self.how == "groups":
             labels = dataset.y.cpu()
             groups = torch.unique(labels)
-            if len(groups) >= MIN_IDENTITIES_HELD_OUT_WHOLE:
+            if holds_out_whole_identities(len(groups)):
                 n_groups = min(max(2, int(round(self.fraction * len(groups)))), len(groups) - 2)
                 held = groups[torch.randperm(len(groups), generator=generator)[:n_groups]]
                 valid = torch.isin(labels, held).to(dataset.X.device)

@@ -25,6 +25,7 @@ from ._embedder_settings import (
     MIN_SIDE,
     MULTI_SIMILARITY_MAX_IDENTITIES,
     TARGET_STEPS,
+    early_stopping_patience,
     embedding_loss,
     resolve_embedder_settings,
     steps_per_epoch,
@@ -48,7 +49,8 @@ from .modules import (
 
 #: Importable from here as before the split into modules.
 __all__ = ["CHANNEL_COUNTS", "MAX_MEMBERS", "MAX_SIDE", "MEMBER_ROWS", "MIN_SIDE", "MULTI_SIMILARITY_MAX_IDENTITIES",
-           "TARGET_STEPS", "TripletEmbedder", "as_network_input", "embedding_loss", "image_layout",
+           "TARGET_STEPS", "TripletEmbedder", "as_network_input", "early_stopping_patience", "embedding_loss",
+           "image_layout",
            "resolve_embedder_settings", "steps_per_epoch"]
 
 
@@ -57,7 +59,8 @@ __all__ = ["CHANNEL_COUNTS", "MAX_MEMBERS", "MAX_SIDE", "MEMBER_ROWS", "MIN_SIDE
                         epochs_type='int >= 1 or "auto"', patience_type='int >= 1 or "auto"',
                         epochs_doc='\n        ``"auto"``: about 3000 gradient steps (of identity batches, which are '
                                    'smaller with few identities), 20 to 300 epochs.',
-                        patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10.')
+                        patience_doc=' ``"auto"``: a fifth of ``max_epochs_``, at least 10; with fewer than ten '
+                                     'identities (rows held out) a twelfth, at least 5.')
 class TripletEmbedder(ImageInput, TransformerMixin, NeuralCostEstimator):
     """Embed images (or table rows) so that the same identity is near and different identities are far.
 

@@ -308,7 +308,7 @@ def test_defaults_on_the_digits_protocol_resolve_the_benchmarks_settings(digits)
     assert one_shot_accuracy(emb, labels[~seen]) > 0.5  # 3-way, chance 0.33
     full = resolve_embedder_settings(model.input_shape_, seen.sum(), model.batch_size, TripletEmbedder().get_params(),
                                      n_identities=7)
-    assert (full["n_members"], full["max_epochs"], full["n_iter_no_change"]) == (5, 66, 13)
+    assert (full["n_members"], full["max_epochs"], full["n_iter_no_change"]) == (5, 66, 5)
 
 
 def test_warm_start_refuses_another_image_shape_or_embedding_size_and_keeps_the_model(digits):
@@ -431,9 +431,28 @@ def test_epochs_count_the_steps_of_identity_batches():
 
     assert steps_per_epoch(1264, 128, n_identities=7) == 46 and steps_per_epoch(1264, 128) == 10
     digits = resolve_embedder_settings((1, 8, 8), 1264, 128, AUTO, n_identities=7)
-    assert (digits["max_epochs"], digits["n_iter_no_change"]) == (66, 13)
+    assert (digits["max_epochs"], digits["n_iter_no_change"]) == (66, 5)
     assert resolve_embedder_settings((1, 64, 64), 300, 128, AUTO, n_identities=30)["max_epochs"] == 300  # Olivetti
     assert resolve_embedder_settings((1, 105, 105), 4840, 128, AUTO, n_identities=1200)["max_epochs"] == 79
+
+
+def test_patience_is_shorter_where_early_stopping_holds_out_rows_of_each_identity():
+    """Below ten identities the validation rows belong to identities that train, and their loss keeps falling
+    after the embedding of new identities has stopped improving: a twelfth of the epochs, not a fifth."""
+    from sklearn_costs._training import MIN_IDENTITIES_HELD_OUT_WHOLE
+    from sklearn_costs.triplet import early_stopping_patience
+
+    few, many = MIN_IDENTITIES_HELD_OUT_WHOLE - 1, MIN_IDENTITIES_HELD_OUT_WHOLE
+    assert [early_stopping_patience(66, n) for n in (few, many, None)] == [5, 13, 13]
+    assert [early_stopping_patience(300, n) for n in (few, many)] == [25, 60]
+    assert [early_stopping_patience(20, n) for n in (few, many)] == [5, 10]  # the floors
+    rng = np.random.default_rng(0)
+    for n_identities, patience in [(few, 5), (many, 10)]:  # the fit's own count of identities reaches the rule
+        labels = np.repeat(np.arange(n_identities), 6)
+        model = TripletEmbedder(module="mlp", max_epochs=2, random_state=0).fit(rng.normal(size=(len(labels), 6)),
+                                                                                labels)
+        assert model.n_iter_no_change_ == patience
+        assert dict(model.net_.callbacks_)["early_stopping"].patience == patience
 
 
 def test_early_stopping_holds_out_whole_identities_or_with_few_of_them_a_share_of_each():
