@@ -520,6 +520,41 @@ def test_the_recipe_benchmark_sets_rule_constants_and_refuses_unknown_ones(monke
         recipe.some_identities(labels, train, 9)
 
 
+def test_the_recipe_benchmark_records_accuracy_curves_and_replays_early_stopping(monkeypatch):
+    from pathlib import Path
+
+    from sklearn_costs._training import EarlyStopping
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    recipe = __import__("recipe")
+    losses = [3.0, 2.0, 2.5, 2.4, 1.0, 1.5, 1.6]
+    assert recipe.replay_stopping(losses, 2) == (4, 2) and recipe.replay_stopping(losses, 3) == (7, 5)
+    assert recipe.nearest_accuracy([(1, 0.5), (5, 0.7), (10, 0.9)], 7) == 0.7
+    digits = load_digits()
+    images, labels, tested = digits.images[:90], digits.target[:90], digits.images[90:150]
+
+    def accuracy(embedding):
+        return one_shot_accuracy(embedding, digits.target[90:150])
+
+    def fit():
+        return TripletEmbedder(embedding_dim=4, n_members=1, max_epochs=3, random_state=0).fit(images, labels)
+
+    original = EarlyStopping.on_epoch_end
+    with recipe.AccuracyCurve(tested, accuracy, every=2) as curve:
+        model = fit()
+    assert EarlyStopping.on_epoch_end is original and [epoch for epoch, _ in curve.points] == [1, 2]
+    np.testing.assert_allclose(model.transform(tested), fit().transform(tested))  # the recording changes nothing
+    with recipe.AccuracyCurve(tested, accuracy, every=1) as curve:
+        model = fit()
+    # the point of the epoch that early stopping restored is the fitted model's accuracy
+    restored = int(model.history_["valid_loss"].idxmin())
+    assert dict(curve.points)[restored] == round(accuracy(model.transform(tested)), 4)
+    rows = [{"epochs": 3, "one-shot": 0.6, "valid_loss": losses, "curve": [(1, 0.5), (5, 0.7)]}]
+    table = recipe.replay_table(rows, [2, 3])
+    assert table[1] == "patience 2: would stop after 4.0 epochs (4-4), one-shot nearest the restored epoch 0.500"
+    assert table[2].startswith("patience 3: would stop after 7.0 epochs") and table[2].endswith("0.700")
+
+
 @pytest.mark.parametrize("pool_grid", [1, 3])
 def test_cnn_members_side_by_side_are_separate_networks_and_pool_to_their_grid(pool_grid):
     torch.manual_seed(0)
