@@ -18,11 +18,11 @@ identities there are.
 
 Each fit runs in its own process with one PyTorch thread (``--jobs`` at a time), with ``random_state`` the seed.
 Without ``--params`` and ``--rule`` it measures the defaults, the row to compare with in the same run.
-``--curve N`` records the held-out accuracy after every ``N``-th epoch of each fit (and after the first), with
-every epoch's validation loss: how long the accuracy of identities the network never sees keeps improving, against
-how long early stopping trains. ``--replay-patience P ...`` then replays each fit's early stopping with patience
-``P`` on its recorded validation losses and prints where it would have stopped and the accuracy recorded nearest
-the epoch it would have restored (a fit stopped by a shorter patience trains the same epochs up to there).
+``--curve N`` and ``--patience P ...`` keep a copy of the network's weights after every epoch (``patience.py``'s
+recording): ``--curve`` scores the weights of every ``N``-th epoch (and the first) on the held-out identities,
+how long the accuracy of identities the network never sees keeps improving; ``--patience`` replays early stopping
+with each patience ``P`` on the fit's validation losses (``patience.py``'s replay, skorch's rule) and scores the
+epoch each replay restores. One fit thus gives every patience up to its own (``n_iter_no_change``).
 ``--tta N`` also scores test-time augmentation: each held-out image embedded as the mean of its embedding and of
 ``N`` randomly augmented copies (the fit's own augmentation), renormalised per member.
 
@@ -34,8 +34,8 @@ Usage::
     python benchmarks/recipe.py --data omniglot --rule TARGET_STEPS=6000
     python benchmarks/recipe.py --data omniglot --rule POOL_GRID=3
     python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5 --tta 8
-    python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5 --params '{"n_iter_no_change": 40}' \
-        --curve 1 --replay-patience 5 13
+    python benchmarks/recipe.py --data digits --seeds 0 1 2 3 4 5 --params '{"n_iter_no_change": 13}' \
+        --curve 5 --patience 3 5 8 13
     python benchmarks/recipe.py --data orl --seeds 1 2 --params '{"loss": "multi_similarity"}'
     python benchmarks/recipe.py --data omniglot --folds 0 1 --identities 60 --params '{"loss": "multi_similarity"}'
     python benchmarks/recipe.py --data omniglot --rule AUGMENT_MAX_SHIFT=0.12 AUGMENT_MAX_ROTATION=15 \
@@ -45,7 +45,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -99,77 +98,6 @@ def augmented_embedding(model, images, n_views):
     return mean.reshape(len(images), -1)
 
 
-class AccuracyCurve:
-    """While it is active (``with``), the held-out ``accuracy`` of the network's embedding of ``tested`` after
-    every ``every``-th epoch (and the first) of a fit, as ``(epoch, accuracy)`` pairs in ``points``. It measures
-    from the early-stopping callback's end of epoch, which every fit with early stopping runs; it changes no
-    weight and draws no random number, so the fit trains as it would without it."""
-
-    def __init__(self, tested, accuracy, every):
-        self.tested, self.accuracy, self.every = tested, accuracy, every
-        self.points = []
-
-    def __enter__(self):
-        import torch
-
-        from sklearn_costs._images import as_network_input
-        from sklearn_costs._training import EarlyStopping, TensorDataset
-
-        flat = np.asarray(self.tested, dtype=np.float32).reshape(len(self.tested), -1)
-        inputs = TensorDataset(torch.as_tensor(as_network_input(flat, tuple(self.tested.shape[1:]))))
-        original = self._original = EarlyStopping.on_epoch_end
-        curve = self
-
-        def on_epoch_end(callback, net, **kwargs):
-            epoch = len(net.history)
-            if epoch == 1 or epoch % curve.every == 0:
-                embedding = net.forward(inputs, training=False, device="cpu").numpy()
-                curve.points.append((epoch, round(float(curve.accuracy(embedding)), 4)))
-            return original(callback, net, **kwargs)
-
-        EarlyStopping.on_epoch_end = on_epoch_end
-        return self
-
-    def __exit__(self, *exc):
-        from sklearn_costs._training import EarlyStopping
-
-        EarlyStopping.on_epoch_end = self._original
-
-
-def replay_stopping(valid_loss, patience):
-    """Where early stopping with ``patience`` would have ended a fit with these per-epoch validation losses, and
-    the best epoch it would have restored, as ``(stop, best)`` (epochs from 1; skorch's rule: stop once the loss
-    has not fallen below its best for ``patience`` epochs in a row)."""
-    best, best_epoch, misses = np.inf, 0, 0
-    for epoch, loss in enumerate(valid_loss, 1):
-        if loss < best:
-            best, best_epoch, misses = loss, epoch, 0
-        else:
-            misses += 1
-            if misses >= patience:
-                return epoch, best_epoch
-    return len(valid_loss), best_epoch
-
-
-def nearest_accuracy(curve, epoch):
-    """The accuracy of ``curve`` (``(epoch, accuracy)`` pairs) recorded nearest ``epoch``."""
-    return min(curve, key=lambda point: abs(point[0] - epoch))[1]
-
-
-def replay_table(rows, patiences):
-    """For each patience, the mean epoch at which each fit of ``rows`` (with ``curve`` and ``valid_loss``) would
-    have stopped and the mean accuracy nearest the epoch it would have restored, as printable lines."""
-    lines = [f"the fits as run: {np.mean([r['epochs'] for r in rows]):.1f} epochs, "
-             f"one-shot {np.mean([r['one-shot'] for r in rows]):.3f}"]
-    for patience in patiences:
-        replays = [replay_stopping(r["valid_loss"], patience) for r in rows]
-        stops = [stop for stop, _ in replays]
-        accuracy = [nearest_accuracy(r["curve"], best) for r, (_, best) in zip(rows, replays)]
-        lines.append(f"patience {patience}: would stop after {np.mean(stops):.1f} epochs ({min(stops)}-{max(stops)}), "
-                     f"one-shot nearest the restored epoch {np.mean(accuracy):.3f}")
-    return lines
-
-
 def some_identities(labels, train, identities, random_state=0):
     """The rows of ``train`` (a mask) whose label is one of ``identities`` of its labels, drawn at random
     (``--identities``)."""
@@ -180,7 +108,7 @@ def some_identities(labels, train, identities, random_state=0):
     return train & np.isin(labels, kept)
 
 
-def omniglot_fit(fold, seed, params, rules, tta=0, identities=None, curve=0):
+def omniglot_fit(fold, seed, params, rules, measures=None, identities=None):
     import faces
 
     inputs, labels, extra = faces.load("omniglot")
@@ -192,11 +120,11 @@ def omniglot_fit(fold, seed, params, rules, tta=0, identities=None, curve=0):
         return faces.within_alphabet_one_shot(emb, labels[~train], extra["alphabet"][~train], extra["drawer"][~train],
                                               random_state=fold)
 
-    return _fit_and_score(images[fitted], labels[fitted], images[~train], accuracy, seed, params, rules, tta, curve,
+    return _fit_and_score(images[fitted], labels[fitted], images[~train], accuracy, seed, params, rules, measures,
                           fold=fold, identities=len(np.unique(labels[fitted])))
 
 
-def faces_fit(name, split, seed, params, rules, tta=0, curve=0):
+def faces_fit(name, split, seed, params, rules, measures=None):
     import faces
 
     from sklearn_costs.metrics import one_shot_accuracy
@@ -206,42 +134,56 @@ def faces_fit(name, split, seed, params, rules, tta=0, curve=0):
     images = inputs["given"]
     return _fit_and_score(images[train], labels[train], images[~train],
                           lambda emb: one_shot_accuracy(emb, labels[~train], random_state=split), seed, params, rules,
-                          tta, curve, split=split)
+                          measures, split=split)
 
 
-def digits_fit(seed, params, rules, tta=0, curve=0):
+def digits_fit(seed, params, rules, measures=None):
     import faces
 
     from sklearn_costs.metrics import one_shot_accuracy
 
     images, labels, seen = faces.digits_protocol()
     return _fit_and_score(images[seen], labels[seen], images[~seen], lambda emb: one_shot_accuracy(emb, labels[~seen]),
-                          seed, params, rules, tta, curve)
+                          seed, params, rules, measures)
 
 
-def _fit_and_score(images, labels, tested, accuracy, seed, params, rules, tta, curve, **where):
+def _fit_and_score(images, labels, tested, accuracy, seed, params, rules, measures=None, **where):
     """One fit of ``TripletEmbedder(random_state=seed, **params)`` under ``rules`` on one PyTorch thread, its
-    ``accuracy`` on the embeddings of ``tested`` (and of their ``tta`` augmented copies; with ``curve``, after every
-    ``curve``-th epoch too), as a row."""
+    ``accuracy`` on the embeddings of ``tested``, as a row. ``measures`` (the command's ``tta``, ``curve`` and
+    ``patience``) adds the accuracy of test-time augmentation, of every ``curve``-th epoch and of the epoch that
+    early stopping with each ``patience`` restores."""
     import torch
+    from patience import recording, scored_by_patience
 
     from sklearn_costs import TripletEmbedder
 
+    measures = measures or {}
     torch.set_num_threads(1)
     apply_rules(rules)
-    model = TripletEmbedder(random_state=seed, **params)
-    recorder = AccuracyCurve(tested, accuracy, curve) if curve else contextlib.nullcontext()
+    records = measures.get("curve") or measures.get("patience")
+    model = (recording(TripletEmbedder) if records else TripletEmbedder)(random_state=seed, **params)
     start = time.perf_counter()
-    with recorder:
-        model.fit(images, labels)
+    model.fit(images, labels)
     seconds = time.perf_counter() - start
     row = _row(model, accuracy(model.transform(tested)), seconds, **where, seed=seed)
-    if curve:
-        row["curve"] = recorder.points
-        row["valid_loss"] = [round(float(v), 5) for v in model.history_["valid_loss"]]
-    if tta:
-        row[f"one-shot, tta {tta}"] = accuracy(augmented_embedding(model, tested, tta))
+    if measures.get("tta"):
+        row[f"one-shot, tta {measures['tta']}"] = accuracy(augmented_embedding(model, tested, measures["tta"]))
+    if records:
+        def score(fitted):
+            return round(float(accuracy(fitted.transform(tested))), 4)
+
+        states = model.epoch_weights.states
+        if measures.get("curve"):
+            row["curve"] = {epoch: _scored_epoch(model, states, epoch, score)
+                            for epoch in [1, *range(measures["curve"], len(states) + 1, measures["curve"])]}
+        row["patience"] = {patience: (accuracy_then, epochs) for patience, accuracy_then, epochs
+                           in scored_by_patience(model, measures.get("patience", []), score)}
     return row
+
+
+def _scored_epoch(model, states, epoch, score):
+    model.net_.module_.load_state_dict(states[epoch - 1])
+    return score(model)
 
 
 def _row(model, accuracy, seconds, **where):
@@ -272,23 +214,22 @@ def main(argv=None):
     parser.add_argument("--tta", type=int, default=0, metavar="N",
                         help="also score the mean embedding of each held-out image and N augmented copies")
     parser.add_argument("--curve", type=int, default=0, metavar="N",
-                        help="record the held-out accuracy after every N-th epoch, and the validation losses")
-    parser.add_argument("--replay-patience", type=int, nargs="+", default=[], metavar="P",
-                        help="with --curve: replay each fit's early stopping with patience P")
+                        help="also score the weights of every N-th epoch on the held-out identities")
+    parser.add_argument("--patience", type=int, nargs="+", default=[], metavar="P",
+                        help="also score the epoch that early stopping with patience P would have restored")
     args = parser.parse_args(argv)
-    if args.replay_patience and not args.curve:
-        parser.error("--replay-patience replays the validation losses that --curve records; give --curve N")
     if args.identities is not None and args.data != "omniglot":
         parser.error("--identities subsamples the Omniglot folds' characters; it needs --data omniglot")
     params = json.loads(args.params)
     apply_rules(args.rule)  # fails here, before any fit, on an unknown name
+    measures = {"tta": args.tta, "curve": args.curve, "patience": args.patience}
     if args.data == "omniglot":
-        jobs = [("omniglot", (fold, seed, params, args.rule, args.tta, args.identities, args.curve))
+        jobs = [("omniglot", (fold, seed, params, args.rule, measures, args.identities))
                 for seed in args.seeds for fold in args.folds]
     elif args.data == "digits":
-        jobs = [("digits", (seed, params, args.rule, args.tta, args.curve)) for seed in args.seeds]
+        jobs = [("digits", (seed, params, args.rule, measures)) for seed in args.seeds]
     else:
-        jobs = [(args.data, (split, seed, params, args.rule, args.tta, args.curve))
+        jobs = [(args.data, (split, seed, params, args.rule, measures))
                 for seed in args.seeds for split in range(args.splits)]
     rows = []
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -302,9 +243,26 @@ def main(argv=None):
         spread = f" +- {accuracy.std(ddof=1):.3f}" if len(accuracy) > 1 else ""
         print(f"{args.data}, params {params}, rules {args.rule}: {column} {accuracy.mean():.3f}{spread} "
               f"(seeds {args.seeds}), fit {np.mean([row['fit s'] for row in rows]):.0f} s per fit")
-    if args.replay_patience:
-        print("\n".join(replay_table(rows, args.replay_patience)))
+    print("\n".join(measured_lines(rows)))
     return rows
+
+
+def measured_lines(rows):
+    """The mean over ``rows`` of the accuracy at each epoch scored (``--curve``, over the fits that ran that long)
+    and, for each replayed patience (``--patience``), of the epochs run and the accuracy restored."""
+    lines = []
+    curves = [row["curve"] for row in rows if "curve" in row]
+    if curves:
+        epochs = sorted({epoch for curve in curves for epoch in curve})
+        lines.append("one-shot by epoch (fits that ran so long): " + ", ".join(
+            f"{epoch}: {np.mean([c[epoch] for c in curves if epoch in c]):.3f} "
+            f"({sum(epoch in c for c in curves)})" for epoch in epochs))
+    replays = [row["patience"] for row in rows if row.get("patience")]
+    for patience in (replays[0] if replays else []):
+        epochs = [replay[patience][1] for replay in replays]
+        lines.append(f"patience {patience}: {np.mean(epochs):.1f} epochs ({min(epochs)}-{max(epochs)}), one-shot "
+                     f"{np.mean([replay[patience][0] for replay in replays]):.3f}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -520,39 +520,34 @@ def test_the_recipe_benchmark_sets_rule_constants_and_refuses_unknown_ones(monke
         recipe.some_identities(labels, train, 9)
 
 
-def test_the_recipe_benchmark_records_accuracy_curves_and_replays_early_stopping(monkeypatch):
+def test_the_recipe_benchmark_scores_every_epoch_and_replays_early_stopping(monkeypatch):
+    """--curve and --patience: the weights of every epoch, scored; a replay with the fit's own patience ends
+    where the fit ended and restores the epoch the fit restored."""
     from pathlib import Path
-
-    from sklearn_costs._training import EarlyStopping
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     recipe = __import__("recipe")
-    losses = [3.0, 2.0, 2.5, 2.4, 1.0, 1.5, 1.6]
-    assert recipe.replay_stopping(losses, 2) == (4, 2) and recipe.replay_stopping(losses, 3) == (7, 5)
-    assert recipe.nearest_accuracy([(1, 0.5), (5, 0.7), (10, 0.9)], 7) == 0.7
     digits = load_digits()
-    images, labels, tested = digits.images[:90], digits.target[:90], digits.images[90:150]
 
     def accuracy(embedding):
         return one_shot_accuracy(embedding, digits.target[90:150])
 
-    def fit():
-        return TripletEmbedder(embedding_dim=4, n_members=1, max_epochs=3, random_state=0).fit(images, labels)
-
-    original = EarlyStopping.on_epoch_end
-    with recipe.AccuracyCurve(tested, accuracy, every=2) as curve:
-        model = fit()
-    assert EarlyStopping.on_epoch_end is original and [epoch for epoch, _ in curve.points] == [1, 2]
-    np.testing.assert_allclose(model.transform(tested), fit().transform(tested))  # the recording changes nothing
-    with recipe.AccuracyCurve(tested, accuracy, every=1) as curve:
-        model = fit()
-    # the point of the epoch that early stopping restored is the fitted model's accuracy
-    restored = int(model.history_["valid_loss"].idxmin())
-    assert dict(curve.points)[restored] == round(accuracy(model.transform(tested)), 4)
-    rows = [{"epochs": 3, "one-shot": 0.6, "valid_loss": losses, "curve": [(1, 0.5), (5, 0.7)]}]
-    table = recipe.replay_table(rows, [2, 3])
-    assert table[1] == "patience 2: would stop after 4.0 epochs (4-4), one-shot nearest the restored epoch 0.500"
-    assert table[2].startswith("patience 3: would stop after 7.0 epochs") and table[2].endswith("0.700")
+    params = {"embedding_dim": 4, "n_members": 1, "max_epochs": 6, "n_iter_no_change": 2}
+    threads = torch.get_num_threads()
+    try:
+        row = recipe._fit_and_score(digits.images[:90], digits.target[:90], digits.images[90:150], accuracy, 0,
+                                    params, [], {"curve": 1, "patience": [1, 2]})
+    finally:
+        torch.set_num_threads(threads)
+    assert list(row["curve"]) == list(range(1, row["epochs"] + 1))
+    assert row["patience"][2] == (round(row["one-shot"], 4), row["epochs"])
+    restored, epochs = row["patience"][1]
+    assert epochs <= row["epochs"] and restored in row["curve"].values()
+    assert row["curve"][row["epochs"]] != row["curve"][1]  # the epochs' weights differ
+    lines = recipe.measured_lines([row, row])
+    assert lines[0].startswith("one-shot by epoch (fits that ran so long): 1: ") and "(2)" in lines[0]
+    assert lines[2] == f"patience 2: {row['epochs']:.1f} epochs ({row['epochs']}-{row['epochs']}), one-shot " \
+                       f"{row['one-shot']:.3f}"
 
 
 @pytest.mark.parametrize("pool_grid", [1, 3])
