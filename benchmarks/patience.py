@@ -49,7 +49,10 @@ def recording(estimator_class):
         def _prepared_net(self, *args, **kwargs):
             net = super()._prepared_net(*args, **kwargs)  # initialized: the callback joins its callbacks_
             self.epoch_weights = EpochWeights().initialize()
-            net.callbacks_.append(("epoch_weights", self.epoch_weights))
+            names = [name for name, _ in net.callbacks_]
+            # before early stopping, which ends the last epoch by an exception that the later callbacks never see
+            at = names.index("early_stopping") if "early_stopping" in names else len(names)
+            net.callbacks_.insert(at, ("epoch_weights", self.epoch_weights))
             return net
 
     Recording.__name__ = estimator_class.__name__

@@ -22,7 +22,8 @@ Without ``--params`` and ``--rule`` it measures the defaults, the row to compare
 recording): ``--curve`` scores the weights of every ``N``-th epoch (and the first) on the held-out identities,
 how long the accuracy of identities the network never sees keeps improving; ``--patience`` replays early stopping
 with each patience ``P`` on the fit's validation losses (``patience.py``'s replay, skorch's rule) and scores the
-epoch each replay restores. One fit thus gives every patience up to its own (``n_iter_no_change``).
+epoch each replay restores. One fit thus gives every patience up to its own (``n_iter_no_change``). The copies
+take time, so the fit seconds of such a run are not those of a plain one.
 ``--tta N`` also scores test-time augmentation: each held-out image embedded as the mean of its embedding and of
 ``N`` randomly augmented copies (the fit's own augmentation), renormalised per member.
 
@@ -45,6 +46,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -169,16 +171,33 @@ def _fit_and_score(images, labels, tested, accuracy, seed, params, rules, measur
     if measures.get("tta"):
         row[f"one-shot, tta {measures['tta']}"] = accuracy(augmented_embedding(model, tested, measures["tta"]))
     if records:
+        _check_replays(model, measures.get("patience", []))
+
         def score(fitted):
             return round(float(accuracy(fitted.transform(tested))), 4)
 
+        fitted_weights = copy.deepcopy(model.net_.module_.state_dict())
         states = model.epoch_weights.states
         if measures.get("curve"):
             row["curve"] = {epoch: _scored_epoch(model, states, epoch, score)
                             for epoch in [1, *range(measures["curve"], len(states) + 1, measures["curve"])]}
         row["patience"] = {patience: (accuracy_then, epochs) for patience, accuracy_then, epochs
                            in scored_by_patience(model, measures.get("patience", []), score)}
+        row["valid_loss"] = [round(float(v), 5) for v in model.history_["valid_loss"]]
+        model.net_.module_.load_state_dict(fitted_weights)
     return row
+
+
+def _check_replays(model, patiences):
+    """Refuse replays that the fit cannot show: without validation losses (no early stopping) every epoch would
+    count as the best, and a patience longer than the fit's own would be cut off where the fit stopped."""
+    if patiences and not np.isfinite(model.history_["valid_loss"]).any():
+        raise ValueError("--patience replays early stopping on the validation losses, but this fit had none "
+                         "(early_stopping=False, or too few rows to hold some out)")
+    longer = [p for p in patiences if p > model.n_iter_no_change_]
+    if longer:
+        raise ValueError(f"--patience {longer}: longer than the fit's own patience ({model.n_iter_no_change_}), "
+                         "where it stopped; set n_iter_no_change in --params to at least the longest")
 
 
 def _scored_epoch(model, states, epoch, score):

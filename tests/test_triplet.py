@@ -532,18 +532,26 @@ def test_the_recipe_benchmark_scores_every_epoch_and_replays_early_stopping(monk
     def accuracy(embedding):
         return one_shot_accuracy(embedding, digits.target[90:150])
 
-    params = {"embedding_dim": 4, "n_members": 1, "max_epochs": 6, "n_iter_no_change": 2}
+    from patience import replay
+
+    params = {"embedding_dim": 4, "n_members": 1, "max_epochs": 30, "n_iter_no_change": 2}
     threads = torch.get_num_threads()
     try:
         row = recipe._fit_and_score(digits.images[:90], digits.target[:90], digits.images[90:150], accuracy, 0,
                                     params, [], {"curve": 1, "patience": [1, 2]})
+        with pytest.raises(ValueError, match="longer than the fit's own patience"):
+            recipe._fit_and_score(digits.images[:90], digits.target[:90], digits.images[90:150], accuracy, 0,
+                                  params, [], {"patience": [3]})
+        with pytest.raises(ValueError, match="this fit had none"):
+            recipe._fit_and_score(digits.images[:90], digits.target[:90], digits.images[90:150], accuracy, 0,
+                                  {**params, "early_stopping": False, "max_epochs": 2}, [], {"patience": [1]})
     finally:
         torch.set_num_threads(threads)
+    assert row["epochs"] < 30  # early stopping ended the fit: its last epoch is scored too
     assert list(row["curve"]) == list(range(1, row["epochs"] + 1))
     assert row["patience"][2] == (round(row["one-shot"], 4), row["epochs"])
-    restored, epochs = row["patience"][1]
-    assert epochs <= row["epochs"] and restored in row["curve"].values()
-    assert row["curve"][row["epochs"]] != row["curve"][1]  # the epochs' weights differ
+    best_at, epochs = replay(row["valid_loss"], 1)
+    assert row["patience"][1] == (row["curve"][best_at + 1], epochs) and epochs < row["epochs"]
     lines = recipe.measured_lines([row, row])
     assert lines[0].startswith("one-shot by epoch (fits that ran so long): 1: ") and "(2)" in lines[0]
     assert lines[2] == f"patience 2: {row['epochs']:.1f} epochs ({row['epochs']}-{row['epochs']}), one-shot " \
