@@ -79,9 +79,14 @@ def scored_by_patience(model, patiences, score):
     rows = []
     for patience in patiences:
         best_at, epochs = replay(valid, patience)
-        model.net_.module_.load_state_dict(model.epoch_weights.states[best_at])
-        rows.append((patience, score(model), epochs))
+        rows.append((patience, scored_epoch(model, best_at, score), epochs))
     return rows
+
+
+def scored_epoch(model, index, score):
+    """``score`` of a fitted recording model with the weights it recorded after epoch ``index`` (from 0)."""
+    model.net_.module_.load_state_dict(model.epoch_weights.states[index])
+    return score(model)
 
 
 def nll_on(model, X, y):

@@ -155,7 +155,7 @@ def _fit_and_score(images, labels, tested, accuracy, seed, params, rules, measur
     ``patience``) adds the accuracy of test-time augmentation, of every ``curve``-th epoch and of the epoch that
     early stopping with each ``patience`` restores."""
     import torch
-    from patience import recording, scored_by_patience
+    from patience import recording, scored_by_patience, scored_epoch
 
     from sklearn_costs import TripletEmbedder
 
@@ -177,10 +177,10 @@ def _fit_and_score(images, labels, tested, accuracy, seed, params, rules, measur
             return round(float(accuracy(fitted.transform(tested))), 4)
 
         fitted_weights = copy.deepcopy(model.net_.module_.state_dict())
-        states = model.epoch_weights.states
         if measures.get("curve"):
-            row["curve"] = {epoch: _scored_epoch(model, states, epoch, score)
-                            for epoch in [1, *range(measures["curve"], len(states) + 1, measures["curve"])]}
+            every, recorded = measures["curve"], len(model.epoch_weights.states)
+            row["curve"] = {epoch: scored_epoch(model, epoch - 1, score)
+                            for epoch in [1, *range(every, recorded + 1, every)]}
         row["patience"] = {patience: (accuracy_then, epochs) for patience, accuracy_then, epochs
                            in scored_by_patience(model, measures.get("patience", []), score)}
         row["valid_loss"] = [round(float(v), 5) for v in model.history_["valid_loss"]]
@@ -198,11 +198,6 @@ def _check_replays(model, patiences):
     if longer:
         raise ValueError(f"--patience {longer}: longer than the fit's own patience ({model.n_iter_no_change_}), "
                          "where it stopped; set n_iter_no_change in --params to at least the longest")
-
-
-def _scored_epoch(model, states, epoch, score):
-    model.net_.module_.load_state_dict(states[epoch - 1])
-    return score(model)
 
 
 def _row(model, accuracy, seconds, **where):
@@ -262,7 +257,8 @@ def main(argv=None):
         spread = f" +- {accuracy.std(ddof=1):.3f}" if len(accuracy) > 1 else ""
         print(f"{args.data}, params {params}, rules {args.rule}: {column} {accuracy.mean():.3f}{spread} "
               f"(seeds {args.seeds}), fit {np.mean([row['fit s'] for row in rows]):.0f} s per fit")
-    print("\n".join(measured_lines(rows)))
+    for line in measured_lines(rows):
+        print(line)
     return rows
 
 

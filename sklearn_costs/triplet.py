@@ -50,8 +50,7 @@ from .modules import (
 #: Importable from here as before the split into modules.
 __all__ = ["CHANNEL_COUNTS", "MAX_MEMBERS", "MAX_SIDE", "MEMBER_ROWS", "MIN_SIDE", "MULTI_SIMILARITY_MAX_IDENTITIES",
            "TARGET_STEPS", "TripletEmbedder", "as_network_input", "early_stopping_patience", "embedding_loss",
-           "image_layout",
-           "resolve_embedder_settings", "steps_per_epoch"]
+           "image_layout", "resolve_embedder_settings", "steps_per_epoch"]
 
 
 @fill_common_parameters(split="whole identities, so that early stopping measures how the embedding does on "

@@ -527,12 +527,12 @@ def test_the_recipe_benchmark_scores_every_epoch_and_replays_early_stopping(monk
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     recipe = __import__("recipe")
+    from patience import replay
+
     digits = load_digits()
 
     def accuracy(embedding):
         return one_shot_accuracy(embedding, digits.target[90:150])
-
-    from patience import replay
 
     params = {"embedding_dim": 4, "n_members": 1, "max_epochs": 30, "n_iter_no_change": 2}
     threads = torch.get_num_threads()
